@@ -155,3 +155,22 @@ def resources_for(env: str | None = None) -> dict[str, object]:
 def dbt_target(env: str | None = None) -> str:
     """The dbt profile target (`dbt/profiles.yml`) that matches the environment."""
     return "prod" if (env or current_env()) == "prod" else "local"
+
+
+def warehouse_kind(env: str | None = None) -> str:
+    """The warehouse engine, shown as an asset kind in the UI."""
+    return "bigquery" if (env or current_env()) == "prod" else "duckdb"
+
+
+def schedule_default_status(env: str | None = None) -> dg.DefaultScheduleStatus:
+    """Schedules run by themselves in production. Locally the sandbox's data only
+    changes when you change it, so schedules start stopped (turn them on in the UI)."""
+    if (env or current_env()) == "prod":
+        return dg.DefaultScheduleStatus.RUNNING
+    return dg.DefaultScheduleStatus.STOPPED
+
+
+# Every step that writes the warehouse claims a slot in this pool. Locally its
+# limit is 1 (dagster.yaml), because DuckDB admits one writing process at a time.
+WAREHOUSE_POOL = "warehouse"
+OWNER = "team:cs-ops"

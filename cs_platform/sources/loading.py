@@ -281,3 +281,27 @@ def materialize_result(obj: SourceObject, r: LoadResult, load_id: str, table_row
         **(extra_metadata or {}),
     }
     return dg.MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
+
+
+def raw_asset_kwargs(obj: SourceObject) -> dict:
+    """What every raw asset declares, so they look alike in the UI: key, group per
+    tool, kinds (tool + warehouse), owner, description, column schema, the
+    warehouse concurrency pool and the raw checks."""
+    from cs_platform import settings
+
+    return {
+        "key": dg.AssetKey(obj.asset_key_path),
+        "group_name": obj.tool,
+        "kinds": {obj.tool.replace("_", ""), settings.warehouse_kind()},
+        "owners": [settings.OWNER],
+        "description": f"{obj.description}\n\nRaw `{obj.table}` from {obj.tool} `{obj.api_name}`; "
+                       f"primary key ({', '.join(obj.primary_key)})"
+                       + (f", incremental on `{obj.cursor}`." if obj.cursor else "."),
+        "metadata": {
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(c, t) for c, t in obj.columns.items()]),
+            "dagster/table_name": obj.table,
+        },
+        "pool": settings.WAREHOUSE_POOL,
+        "check_specs": raw_check_specs(obj),
+    }
