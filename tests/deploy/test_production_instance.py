@@ -1,0 +1,102 @@
+"""The production deployment's parts, proven without Docker.
+
+docker-compose.yml cannot run here (no Docker engine), so its parts are tested
+directly: the PostgreSQL-backed instance config (deploy/dagster.prod.yaml) against
+the real PostgreSQL server, and the user-code server command.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import psycopg2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+@pytest.fixture
+def throwaway_pg_database():
+    name = f"cs_dagster_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(dbname="postgres", **PG)
+    admin.autocommit = True
+    admin.cursor().execute(f'create database "{name}"')
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, throwaway_pg_database):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.prod.yaml", home / "dagster.yaml")
+    for key, value in {"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]),
+                       "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": "",
+                       "DAGSTER_PG_DB": throwaway_pg_database}.items():
+        monkeypatch.setenv(key, value)
+
+    from cs_platform.sample_data import generate
+    from cs_platform.definitions import defs
+    from cs_platform.resources.product_db import ProductDBResource
+    from cs_platform.resources.warehouse import DuckDBWarehouse
+
+    generate(tmp_path / "sample", accounts=20, seed=7, days=14)
+    plans = defs.resolve_assets_def(dg.AssetKey(["raw", "product_db", "plans"]))
+    warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        result = dg.materialize(
+            [plans], instance=instance,
+            resources={"warehouse": warehouse,
+                       "product_db": ProductDBResource(url=f"sqlite:///{tmp_path / 'sample' / 'product.db'}")})
+        assert result.success
+        event = instance.get_latest_materialization_event(plans.key)
+        assert event is not None and event.run_id == result.run_id
+
+    # The run and its events are in PostgreSQL, not in a local file.
+    with psycopg2.connect(dbname=throwaway_pg_database, **PG) as con, con.cursor() as cur:
+        cur.execute("select count(*) from runs where run_id = %s", (result.run_id,))
+        assert cur.fetchone()[0] == 1
+        cur.execute("select count(*) from event_logs where run_id = %s", (result.run_id,))
+        assert cur.fetchone()[0] > 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_user_code_server_command_serves_the_code_location(tmp_path):
+    """The command docker-compose's user_code service runs."""
+    port = _free_port()
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CS_PLATFORM_ENV": "local"}
+    server = subprocess.Popen(
+        [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
+         "-m", "cs_platform.definitions", "--location-name", "cs_platform"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            check = subprocess.run([str(bin_dir / "dagster"), "api", "grpc-health-check", "-p", str(port)],
+                                   env=env, capture_output=True, text=True)
+            if check.returncode == 0:
+                break
+            assert server.poll() is None, f"code server exited: {server.stderr.read()}"
+            assert time.monotonic() < deadline, "code server did not become healthy in 90 s"
+            time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
