@@ -1,0 +1,127 @@
+"""What the engine needs from a destination: batches, a send that answers per
+record (matched by key), a check for records an interrupted run may have written,
+and call counting / API budget."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import requests
+
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+@dataclass
+class PlannedRecord:
+    key: str  # the model's key, as text (external ID value / HubSpot idProperty value)
+    record_id: str | None  # the destination's own record ID when the model has it (update by Id)
+    payload: dict  # destination field -> value (JSON types; None clears the field)
+    hash: str
+    operation: str  # create | update (the plan's expectation; the API's answer decides)
+    retry: bool = False
+    previous: dict | None = None  # last successfully synced payload
+
+
+@dataclass
+class RecordResult:
+    success: bool
+    created: bool | None = None
+    destination_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class Batch:
+    api: str  # e.g. "collections", "bulk2", "batch"
+    records: list[PlannedRecord]
+    calls_estimate: int = 1
+
+
+class ApiBudgetExhausted(RuntimeError):
+    """The destination refused a call because the API budget is spent; stop cleanly."""
+
+    code = "REQUEST_LIMIT_EXCEEDED"
+
+
+class CallCounter:
+    """A `requests` response hook: counts HTTP calls (urllib3's retries included, from
+    the response's retry history), write calls, and reads `Sforce-Limit-Info`."""
+
+    WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+    def __init__(self):
+        self.calls = 0
+        self.write_calls = 0
+        self.api_used: int | None = None
+        self.api_max: int | None = None
+
+    def __call__(self, response: requests.Response, *args, **kwargs):
+        retries = getattr(getattr(response.raw, "retries", None), "history", None) or ()
+        n = 1 + len(retries)
+        self.calls += n
+        method = (response.request.method or "").upper() if response.request is not None else ""
+        if method in self.WRITE_METHODS:
+            self.write_calls += n
+        info = response.headers.get("Sforce-Limit-Info")
+        if info:
+            m = _LIMIT_INFO.search(info)
+            if m:
+                self.api_used, self.api_max = int(m.group(1)), int(m.group(2))
+        return response
+
+    def attach(self, session: requests.Session) -> None:
+        session.hooks.setdefault("response", []).append(self)
+
+    def detach(self, session: requests.Session) -> None:
+        hooks = session.hooks.get("response", [])
+        if self in hooks:
+            hooks.remove(self)
+
+
+class Destination(ABC):
+    name: str
+
+    def __init__(self, counter: CallCounter | None = None):
+        self.counter = counter or CallCounter()
+
+    @property
+    def calls(self) -> int:
+        return self.counter.calls
+
+    @property
+    def write_calls(self) -> int:
+        return self.counter.write_calls
+
+    def api_usage_text(self) -> str | None:
+        if self.counter.api_max:
+            return f"{self.counter.api_used}/{self.counter.api_max}"
+        return None
+
+    @abstractmethod
+    def batches(self, records: Sequence[PlannedRecord]) -> list[Batch]:
+        """Split the plan into the calls it will be sent in."""
+
+    @abstractmethod
+    def send(self, batch: Batch) -> Mapping[str, RecordResult]:
+        """Send one batch; the outcome of each record, keyed by the record's key.
+        Raises when the whole call failed (after the session's retries)."""
+
+    @abstractmethod
+    def reconcile(self, records: Sequence[PlannedRecord]) -> Mapping[str, str | None]:
+        """Of records an interrupted run sent, those the destination already holds
+        as intended: key -> destination ID. Reads only."""
+
+    def budget_stop(self, next_batch: Batch) -> str | None:
+        """Why the next batch must not be sent (API budget), or None."""
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def chunks(records: Sequence, size: int) -> list[list]:
+    return [list(records[i:i + size]) for i in range(0, len(records), size)]

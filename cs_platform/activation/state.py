@@ -1,0 +1,149 @@
+"""What the engine remembers between runs, kept in the warehouse (schema `activation`).
+
+- `sync_state`: one row per sync and record key: the hash and payload last written
+  successfully, the destination record ID, and the record's status:
+  `synced`, `failed` (retried every run until it succeeds) or `in_flight` (a batch
+  was sent and its answer never recorded: the process died; the next run asks the
+  destination before sending it again).
+- `sync_log`: one row per record per attempt (and per invalid row): the outcome,
+  created or updated, destination ID, error code and message. Append-only.
+- `sync_runs`: one row per run: counts, API calls, guard decision, and the source's
+  row count, which the shrink guard compares against.
+
+Everything goes through the `Warehouse` resource, so production keeps this in
+BigQuery; each write is one transaction and no connection is held between writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from cs_platform.resources.warehouse import Warehouse
+
+SCHEMA = "activation"
+STATE_TABLE = f"{SCHEMA}.sync_state"
+LOG_TABLE = f"{SCHEMA}.sync_log"
+RUNS_TABLE = f"{SCHEMA}.sync_runs"
+
+STATE_COLUMNS = {
+    "sync": "string", "record_key": "string", "status": "string",
+    "synced_hash": "string", "synced_payload": "json", "synced_at": "timestamp",
+    "attempt_hash": "string", "attempt_payload": "json", "attempt_operation": "string",
+    "destination_id": "string", "error_code": "string", "error_message": "string",
+    "failures": "integer", "last_run_id": "string", "updated_at": "timestamp",
+}
+LOG_COLUMNS = {
+    "sync": "string", "run_id": "string", "batch": "integer", "api": "string",
+    "record_key": "string", "operation": "string", "outcome": "string", "created": "boolean",
+    "destination_id": "string", "error_code": "string", "error_message": "string",
+    "payload_hash": "string", "logged_at": "timestamp",
+}
+RUN_COLUMNS = {
+    "sync": "string", "run_id": "string", "dry_run": "boolean", "outcome": "string",
+    "started_at": "timestamp", "finished_at": "timestamp", "source_rows": "integer",
+    "planned": "integer", "sent": "integer", "succeeded": "integer", "failed": "integer",
+    "unchanged": "integer", "invalid": "integer", "deferred": "integer", "created": "integer",
+    "updated": "integer", "reconciled": "integer", "api_calls": "integer",
+    "guard_decision": "string", "message": "string",
+}
+
+SYNCED, FAILED, IN_FLIGHT = "synced", "failed", "in_flight"
+# Run outcomes whose source row count is a baseline for the shrink guard.
+BASELINE_OUTCOMES = ("completed", "stopped_api_budget")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class SyncStore:
+    """Reads and writes one sync's state, log and run rows."""
+
+    def __init__(self, warehouse: Warehouse, sync: str):
+        self.warehouse = warehouse
+        self.sync = sync
+
+    # ------------------------------------------------------------------ reads
+    def _query_if_exists(self, table: str, sql: str, params) -> pd.DataFrame | None:
+        """Run `sql`; None when `table` does not exist yet (asked only after a failure,
+        so the usual run opens one connection, not two)."""
+        try:
+            return self.warehouse.query(sql, params)
+        except Exception:
+            if self.warehouse.columns(table) is None:
+                return None
+            raise
+
+    def load_state(self) -> dict[str, dict]:
+        df = self._query_if_exists(
+            STATE_TABLE, f"select * from {self.warehouse.table_ref(STATE_TABLE)} where sync = ?", [self.sync])
+        if df is None:
+            return {}
+        rows: dict[str, dict] = {}
+        for rec in df.to_dict("records"):
+            rec = {k: _none(v) for k, v in rec.items()}
+            for col in ("synced_payload", "attempt_payload"):
+                rec[col] = json.loads(rec[col]) if rec.get(col) else None
+            rows[rec["record_key"]] = rec
+        return rows
+
+    def last_source_rows(self) -> int | None:
+        """Source rows at the last run that got past the guards and sent (the shrink baseline)."""
+        outcomes = ", ".join(f"'{o}'" for o in BASELINE_OUTCOMES)
+        df = self._query_if_exists(
+            RUNS_TABLE, f"select source_rows from {self.warehouse.table_ref(RUNS_TABLE)} "
+                        f"where sync = ? and not dry_run and outcome in ({outcomes}) "
+                        f"order by started_at desc limit 1", [self.sync])
+        if df is None or df.empty or pd.isna(df.iat[0, 0]):
+            return None
+        return int(df.iat[0, 0])
+
+    # ------------------------------------------------------------------ writes
+    def write_state(self, rows: Iterable[Mapping]) -> None:
+        records = []
+        for row in rows:
+            rec = {c: row.get(c) for c in STATE_COLUMNS}
+            rec["sync"] = self.sync
+            for col in ("synced_payload", "attempt_payload"):
+                if rec[col] is not None and not isinstance(rec[col], str):
+                    rec[col] = canonical_json(rec[col])
+            records.append(rec)
+        if records:
+            self.warehouse.write(STATE_TABLE, pd.DataFrame.from_records(records, columns=list(STATE_COLUMNS)),
+                                 STATE_COLUMNS, key_columns=("sync", "record_key"))
+
+    def write_log(self, rows: Iterable[Mapping]) -> None:
+        records = [{**{c: row.get(c) for c in LOG_COLUMNS}, "sync": self.sync} for row in rows]
+        if records:
+            self.warehouse.write(LOG_TABLE, pd.DataFrame.from_records(records, columns=list(LOG_COLUMNS)),
+                                 LOG_COLUMNS)
+
+    def write_run(self, row: Mapping) -> None:
+        rec = {**{c: row.get(c) for c in RUN_COLUMNS}, "sync": self.sync}
+        self.warehouse.write(RUNS_TABLE, pd.DataFrame.from_records([rec], columns=list(RUN_COLUMNS)),
+                             RUN_COLUMNS, key_columns=("sync", "run_id"))
+
+
+def canonical_json(value) -> str:
+    """The one serialisation the payload hash is computed over: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _none(value):
+    """pandas' missing markers (NaN, NaT, pd.NA) -> None."""
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return value

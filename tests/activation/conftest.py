@@ -1,0 +1,3 @@
+"""Fixtures live in support.py (importable by the tests for their helpers)."""
+
+from tests.activation.support import crm, resources, sandbox, warehouse  # noqa: F401
