@@ -1,0 +1,172 @@
+"""The dbt project as one Dagster multi-asset: every model and seed an asset, every
+dbt test an asset check.
+
+One `dbt build` runs seeds, models and tests in dependency order. A test with
+severity `error` is a blocking check: dbt skips the models downstream of it, and
+Dagster does not start the syncs downstream of those, so no CRM receives scores
+computed from bad data. When a test fails, the rows it found (kept by
+`store_failures` in the `test_failures` schema) are read back once dbt has exited
+and named in the check's result, e.g. the duplicated Salesforce Account Ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from dagster_dbt import DbtCliResource, dbt_assets
+from pydantic import Field
+
+from cs_platform import settings
+from cs_platform.models.project import dbt_project, require_manifest
+from cs_platform.models.translator import CsPlatformDbtTranslator
+from cs_platform.resources.warehouse import Warehouse
+
+# How many offending rows a failed check shows; the full set stays in the warehouse.
+FAILING_ROWS_SHOWN = 20
+
+translator = CsPlatformDbtTranslator()
+require_manifest()
+
+
+class DbtBuildConfig(dg.Config):
+    as_of_date: str | None = Field(
+        default=None,
+        description="The day the models treat as today (YYYY-MM-DD); unset: the current date. "
+                    "Pin it to rebuild a past day reproducibly.")
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild incremental models (daily usage, score history) from all history, "
+                    "e.g. after editing the score weights in the seeds.")
+
+
+def build_args(config: DbtBuildConfig) -> list[str]:
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    if config.as_of_date:
+        args += ["--vars", json.dumps({"as_of_date": config.as_of_date})]
+    return args
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    name="dbt_models",
+    # DuckDB admits one writing process: dbt shares the warehouse pool with the loaders.
+    pool=settings.WAREHOUSE_POOL,
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
+               config: DbtBuildConfig):
+    invocation = dbt.cli(build_args(config), context=context, raise_on_error=False)
+    failed_checks: list[dg.AssetCheckResult] = []
+    for event in invocation.stream():
+        if isinstance(event, dg.AssetCheckResult) and not event.passed:
+            failed_checks.append(event)  # reported below, once dbt has released the warehouse
+            continue
+        yield event
+
+    manifest = invocation.manifest
+    summaries = []
+    for check in failed_checks:
+        enriched = with_failing_rows(check, manifest, warehouse, context.log)
+        summaries.append(f"{check.asset_key.to_user_string()}: {enriched.description}")
+        yield enriched
+
+    if not invocation.is_successful():
+        errors = [summary for summary in summaries] or ["see the dbt log above"]
+        raise dg.Failure(
+            description="dbt build did not succeed; models downstream of a failure were skipped.\n"
+                        + "\n".join(f"- {line}" for line in errors),
+            metadata={"failed_checks": len(failed_checks)},
+        )
+
+
+def with_failing_rows(check: dg.AssetCheckResult, manifest: Mapping[str, Any], warehouse: Warehouse,
+                      log) -> dg.AssetCheckResult:
+    """The check result, with the rows the dbt test found as metadata and the
+    offending keys in its description."""
+    test = find_test_node(manifest, check)
+    failures = check.metadata.get("dagster_dbt/failed_row_count")
+    count = getattr(failures, "value", failures)
+    relation = test.get("relation_name") if test else None
+    rows = pd.DataFrame()
+    if relation:
+        try:
+            rows = warehouse.query(f"select * from {relation} limit {FAILING_ROWS_SHOWN}")
+        except Exception as exc:  # the check still fails; only the detail is missing
+            log.warning(f"could not read the failing rows of {check.check_name} from {relation}: {exc}")
+    keys = offending_keys(rows, key_columns_for(test, manifest)) if not rows.empty else []
+    description = f"dbt test `{check.check_name}` failed"
+    if count is not None:
+        description += f": {count} failing row(s)"
+    if keys:
+        description += "; offending keys: " + ", ".join(keys)
+        if count is not None and int(count) > len(keys):
+            description += ", ..."
+    metadata = dict(check.metadata)
+    metadata["offending_keys"] = dg.MetadataValue.json(keys)
+    if relation:
+        metadata["failing_rows_table"] = dg.MetadataValue.text(relation)
+    if not rows.empty:
+        metadata["failing_rows"] = dg.MetadataValue.md(rows.astype(str).to_markdown(index=False))
+    return dg.AssetCheckResult(
+        asset_key=check.asset_key, check_name=check.check_name, passed=False,
+        severity=check.severity, metadata=metadata, description=description)
+
+
+def find_test_node(manifest: Mapping[str, Any], check: dg.AssetCheckResult) -> Mapping[str, Any] | None:
+    """The dbt test behind a check: same name, attached to the check's asset."""
+    for unique_id, node in manifest.get("nodes", {}).items():
+        if node.get("resource_type") != "test" or node.get("name") != check.check_name:
+            continue
+        parents = manifest.get("parent_map", {}).get(unique_id, [])
+        if any(translator.get_asset_key(manifest_node(manifest, p)) == check.asset_key for p in parents):
+            return node
+    return None
+
+
+def manifest_node(manifest: Mapping[str, Any], unique_id: str) -> Mapping[str, Any]:
+    return manifest.get("nodes", {}).get(unique_id) or manifest["sources"][unique_id]
+
+
+def key_columns_for(test: Mapping[str, Any] | None, manifest: Mapping[str, Any]) -> list[str]:
+    """Which columns name an offending row: the tested key itself (`unique`), the
+    combination (`unique_combination_of_columns`), else the parent's primary key
+    (`meta.primary_key`, set on every source and mart)."""
+    if not test:
+        return []
+    metadata = test.get("test_metadata") or {}
+    kwargs = metadata.get("kwargs") or {}
+    if metadata.get("name") == "unique":
+        return ["unique_field"]
+    if metadata.get("name") == "unique_combination_of_columns":
+        return list(kwargs.get("combination_of_columns") or [])
+    parent_id = test.get("attached_node") or next(iter(test.get("depends_on", {}).get("nodes", [])), None)
+    if test.get("sources"):
+        source_name, table = test["sources"][0]
+        parent_id = next((uid for uid, s in manifest.get("sources", {}).items()
+                          if s["source_name"] == source_name and s["name"] == table), parent_id)
+    parent = manifest_node(manifest, parent_id) if parent_id else {}
+    return list((parent.get("meta") or parent.get("config", {}).get("meta") or {}).get("primary_key") or [])
+
+
+def offending_keys(rows: pd.DataFrame, key_columns: list[str]) -> list[str]:
+    columns = {c.lower(): c for c in rows.columns}
+    present = [columns[k.lower()] for k in key_columns if k.lower() in columns]
+    if not present:
+        present = list(rows.columns[:2])
+    return [", ".join(f"{c}={_show(row[c])}" for c in present) if len(present) > 1 or present[0] != "unique_field"
+            else _show(row[present[0]]) for _, row in rows.iterrows()]
+
+
+def _show(value) -> str:
+    return "null" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def iter_model_keys() -> Iterator[dg.AssetKey]:
+    yield from dbt_models.keys

@@ -1,0 +1,62 @@
+"""How dbt nodes become Dagster assets: keys, groups, owners, kinds, automation.
+
+- A dbt source table is the raw asset its loader writes, `raw/<tool>/<table>`
+  (source `raw_<tool>`), so lineage runs unbroken from the tools to the marts.
+- Models and seeds are keyed by their name (`account_360`, `health_score_history`).
+- Groups follow the project's folders: staging, intermediate, marts, and activation
+  for the models the reverse-ETL syncs send (models/marts/activation); seeds are
+  the `score_config` group, the settings CS ops edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+
+from cs_platform import settings
+
+SOURCE_PREFIX = "raw_"
+LAYERS = ("staging", "intermediate", "marts")
+SEED_GROUP = "score_config"
+ACTIVATION_GROUP = "activation"
+
+
+class CsPlatformDbtTranslator(DagsterDbtTranslator):
+    def __init__(self) -> None:
+        super().__init__(DagsterDbtTranslatorSettings(
+            # Every dbt test is an asset check; a test with severity `error` (dbt's
+            # default) is a blocking check: what runs downstream of a failing one
+            # does not run. Tests on sources become checks on the raw assets.
+            enable_asset_checks=True,
+            enable_source_tests_as_checks=True,
+        ))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            source_name: str = dbt_resource_props["source_name"]
+            if not source_name.startswith(SOURCE_PREFIX):
+                raise ValueError(f"dbt source {source_name!r} must be named {SOURCE_PREFIX}<tool>")
+            return dg.AssetKey(["raw", source_name.removeprefix(SOURCE_PREFIX), dbt_resource_props["name"]])
+        return dg.AssetKey([dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "seed":
+            return SEED_GROUP
+        if resource_type == "source":
+            return dbt_resource_props["source_name"].removeprefix(SOURCE_PREFIX)
+        folders = dbt_resource_props.get("fqn", [])[1:-1]
+        if ACTIVATION_GROUP in folders:
+            return ACTIVATION_GROUP
+        return next((f for f in folders if f in LAYERS), None)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return [settings.OWNER]
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        # The warehouse of this environment, whatever target the manifest was parsed with.
+        return spec.replace_attributes(kinds={"dbt", settings.warehouse_kind()})

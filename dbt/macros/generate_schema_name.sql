@@ -1,0 +1,14 @@
+{#
+  Models land in one schema per layer (staging, intermediate, marts, seeds,
+  test_failures) named exactly so, instead of dbt's default <target schema>_<layer>.
+  In BigQuery every dataset carries BIGQUERY_DATASET_PREFIX, the same prefix the raw
+  loaders use (cs_platform/resources/warehouse.py), so deployments can share a project.
+#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- set name = (custom_schema_name or target.schema) | trim -%}
+    {%- if target.type == 'bigquery' -%}
+        {{ env_var('BIGQUERY_DATASET_PREFIX', '') }}{{ name }}
+    {%- else -%}
+        {{ name }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,370 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['account_id', 'signal_date'],
+        on_schema_change='append_new_columns',
+        partition_by=monthly_partitions('signal_date'),
+        cluster_by=['account_id'],
+    )
+}}
+{#-
+  One row per account per day of the usage history: the raw measures behind every
+  health-score component, as they stood on that day (no data after it is used).
+
+  Two techniques keep an incremental run proportional to the new days:
+  - Usage is dense (a value every day), so its rolling windows are window functions
+    over a gap-free day spine; a run re-reads the `signal_lookback_days` (8 weeks)
+    before the first day it writes, the longest reach of those windows.
+  - Sparse events (users created, setup steps done, escalations, NPS answers) are
+    kept as running totals of daily changes. A change dated before the spine starts
+    is booked on its first day ("carried in"), so the totals are right however short
+    the spine is. A rolling window over events is a +1 on the event's day and a -1
+    on the day it leaves the window.
+-#}
+{%- set lookback = var('signal_lookback_days') -%}
+{%- set reload = var('usage_reload_days') -%}
+
+with usage_days as (
+    select * from {{ ref('int_feature_usage_pivoted_to_account_days') }}
+),
+
+accounts as (
+    select * from {{ ref('int_accounts_mapped') }}
+),
+
+history as (
+    select
+        min(usage_date) as history_start,
+        max(usage_date) as history_end
+    from usage_days
+    where usage_date < {{ as_of_date() }}
+),
+
+bounds as (
+    select
+        history_start,
+        history_end as write_through,
+        {% if is_incremental() %}
+        coalesce(
+            (select {{ add_days('max(signal_date)', 1 - reload) }} from {{ this }}),
+            history_start
+        ) as write_from
+        {% else %}
+        history_start as write_from
+        {% endif %}
+    from history
+),
+
+bounds_with_read as (
+    select
+        *,
+        greatest(history_start, {{ add_days('write_from', -lookback) }}) as read_from
+    from bounds
+),
+
+account_ranges as (
+    select
+        accounts.account_id,
+        accounts.seat_limit,
+        accounts.freshdesk_company_id,
+        accounts.created_date,
+        greatest(accounts.created_date, bounds.history_start) as account_history_start,
+        greatest(accounts.created_date, bounds.read_from) as spine_start,
+        bounds.write_through as spine_end,
+        bounds.write_from
+    from accounts
+    cross join bounds_with_read as bounds
+    where accounts.created_date <= bounds.write_through
+),
+
+spine as (
+    {{ spine_days('account_ranges', 'spine_start', 'spine_end', 'signal_date') }}
+),
+
+-- Dense daily measures, read only from read_from on.
+tickets as (
+    select * from {{ ref('int_support_tickets_joined') }}
+),
+
+tickets_daily as (
+    select
+        account_id,
+        created_date as activity_date,
+        count(*) as tickets_opened,
+        sum(case when is_escalation then 1 else 0 end) as escalations_opened
+    from tickets
+    where created_date >= (select read_from from bounds_with_read)
+    group by 1, 2
+),
+
+help_site_daily as (
+    select
+        account_id,
+        visit_date as activity_date,
+        sum(case when site = 'help' then sessions else 0 end) as help_site_sessions,
+        count(*) as web_rows
+    from {{ ref('stg_google_analytics__page_views_daily') }}
+    where visit_date >= (select read_from from bounds_with_read)
+    group by 1, 2
+),
+
+champions as (
+    select distinct
+        accounts.account_id,
+        contacts.email
+    from {{ ref('stg_salesforce__contacts') }} as contacts
+    inner join accounts
+        on contacts.salesforce_account_id = accounts.salesforce_account_id
+    where contacts.is_champion and contacts.email is not null
+),
+
+champion_emails_daily as (
+    select
+        champions.account_id,
+        cast(events.created_at as date) as activity_date,
+        count(*) as champion_engagements
+    from {{ ref('stg_hubspot__email_events') }} as events
+    inner join champions
+        on events.recipient_email = champions.email
+    where events.event_type in ('OPEN', 'CLICK')
+      and cast(events.created_at as date) >= (select read_from from bounds_with_read)
+    group by 1, 2
+),
+
+-- Sparse changes, carried in to the spine's first day when older.
+nps_settings as (
+    select coalesce(max(stale_after_days), 36500) as nps_window_days
+    from {{ ref('health_score_components') }}
+    where component_name = 'nps'
+),
+
+setup_steps as (
+    select steps.account_id, cast(steps.completed_at as date) as change_date
+    from {{ ref('stg_product_db__setup_steps') }} as steps
+    inner join {{ ref('setup_step_definitions') }} as definitions
+        on steps.step_key = definitions.step_key
+    where steps.is_completed
+),
+
+changes as (
+    select account_id, cast(created_at as date) as change_date,
+        1 as users_added, 0 as setup_steps_done, 0 as escalation_window_change,
+        0 as nps_score_change, 0 as nps_answer_change
+    from {{ ref('stg_product_db__users') }}
+
+    union all
+    select account_id, change_date, 0, 1, 0, 0, 0
+    from setup_steps
+
+    -- An escalation counts from the day it opens until 90 days after it closes:
+    -- "escalations open at any time in the last 90 days".
+    union all
+    select account_id, created_date, 0, 0, 1, 0, 0
+    from tickets
+    where is_escalation
+    union all
+    select account_id, {{ add_days('closed_date', 90) }}, 0, 0, -1, 0, 0
+    from tickets
+    where is_escalation and closed_date is not null
+
+    -- An NPS answer counts until it is older than the seed's stale_after_days.
+    union all
+    select account_id, cast(responded_at as date), 0, 0, 0, nps_score, 1
+    from {{ ref('stg_karte__nps_responses') }}
+    where nps_score is not null
+    union all
+    select account_id, {{ add_days('cast(responded_at as date)', 'nps_settings.nps_window_days') }}, 0, 0, 0, -nps_score, -1
+    from {{ ref('stg_karte__nps_responses') }}
+    cross join nps_settings
+    where nps_score is not null
+),
+
+changes_daily as (
+    select
+        changes.account_id,
+        greatest(changes.change_date, account_ranges.spine_start) as signal_date,
+        sum(users_added) as users_added,
+        sum(setup_steps_done) as setup_steps_done,
+        sum(escalation_window_change) as escalation_window_change,
+        sum(nps_score_change) as nps_score_change,
+        sum(nps_answer_change) as nps_answer_change
+    from changes
+    inner join account_ranges
+        on changes.account_id = account_ranges.account_id
+    where changes.change_date <= account_ranges.spine_end
+    group by 1, 2
+),
+
+daily as (
+    select
+        spine.account_id,
+        spine.signal_date,
+        spine.seat_limit,
+        spine.freshdesk_company_id,
+        spine.account_history_start,
+        spine.write_from,
+        coalesce(usage_days.daily_active_users, 0) as daily_active_users,
+        coalesce(usage_days.key_feature_user_days, 0) as key_feature_user_days,
+        coalesce(usage_days.event_count, 0) as event_count,
+        coalesce(tickets_daily.tickets_opened, 0) as tickets_opened,
+        coalesce(tickets_daily.escalations_opened, 0) as escalations_opened,
+        coalesce(help_site_daily.help_site_sessions, 0) as help_site_sessions,
+        coalesce(help_site_daily.web_rows, 0) as web_rows,
+        coalesce(champion_emails_daily.champion_engagements, 0) as champion_engagements,
+        coalesce(changes_daily.users_added, 0) as users_added,
+        coalesce(changes_daily.setup_steps_done, 0) as setup_steps_done,
+        coalesce(changes_daily.escalation_window_change, 0) as escalation_window_change,
+        coalesce(changes_daily.nps_score_change, 0) as nps_score_change,
+        coalesce(changes_daily.nps_answer_change, 0) as nps_answer_change
+    from spine
+    left join usage_days
+        on spine.account_id = usage_days.account_id and spine.signal_date = usage_days.usage_date
+    left join tickets_daily
+        on spine.account_id = tickets_daily.account_id and spine.signal_date = tickets_daily.activity_date
+    left join help_site_daily
+        on spine.account_id = help_site_daily.account_id and spine.signal_date = help_site_daily.activity_date
+    left join champion_emails_daily
+        on spine.account_id = champion_emails_daily.account_id
+        and spine.signal_date = champion_emails_daily.activity_date
+    left join changes_daily
+        on spine.account_id = changes_daily.account_id and spine.signal_date = changes_daily.signal_date
+),
+
+{%- set by_day = 'partition by account_id order by signal_date' %}
+
+windowed as (
+    select
+        account_id,
+        signal_date,
+        write_from,
+        seat_limit,
+        freshdesk_company_id,
+        {{ days_between('account_history_start', 'signal_date') }} + 1 as days_of_history,
+        daily_active_users,
+        avg(daily_active_users) over ({{ by_day }} rows between 6 preceding and current row) as dau_avg_7d,
+        avg(daily_active_users) over ({{ by_day }} rows between 27 preceding and current row) as dau_avg_28d,
+        sum(daily_active_users) over ({{ by_day }} rows between 27 preceding and current row) as dau_sum_28d,
+        sum(daily_active_users) over ({{ by_day }} rows between 55 preceding and 28 preceding) as dau_sum_prior_28d,
+        sum(key_feature_user_days) over ({{ by_day }} rows between 27 preceding and current row) as key_feature_user_days_28d,
+        sum(event_count) over ({{ by_day }} rows between 27 preceding and current row) as events_28d,
+        sum(tickets_opened) over ({{ by_day }} rows between 27 preceding and current row) as tickets_opened_28d,
+        sum(escalations_opened) over ({{ by_day }} rows between 27 preceding and current row) as escalations_opened_28d,
+        sum(help_site_sessions) over ({{ by_day }} rows between 27 preceding and current row) as help_site_sessions_28d,
+        sum(web_rows) over ({{ by_day }} rows between 55 preceding and current row) as web_rows_56d,
+        sum(champion_engagements) over ({{ by_day }} rows between 55 preceding and current row) as champion_engagements_56d,
+        -- The same weekday in each of the 8 weeks before: usage has a strong weekly
+        -- rhythm, so a day is compared with its own weekday (usage_anomalies).
+        {%- for week in range(1, 9) %}
+        lag(daily_active_users, {{ 7 * week }}) over ({{ by_day }}) as dau_{{ week }}w_ago,
+        {%- endfor %}
+        sum(users_added) over ({{ by_day }} rows between unbounded preceding and current row) as seats_used,
+        sum(setup_steps_done) over ({{ by_day }} rows between unbounded preceding and current row) as setup_steps_completed,
+        sum(escalation_window_change) over ({{ by_day }} rows between unbounded preceding and current row) as escalations_90d,
+        sum(nps_score_change) over ({{ by_day }} rows between unbounded preceding and current row) as nps_score_total,
+        sum(nps_answer_change) over ({{ by_day }} rows between unbounded preceding and current row) as nps_answers
+    from daily
+),
+
+key_features as (
+    select count(*) as key_feature_count
+    from {{ ref('product_features') }}
+    where is_key_feature
+),
+
+setup_definitions as (
+    select count(*) as setup_steps_total
+    from {{ ref('setup_step_definitions') }}
+),
+
+has_champion as (
+    select distinct account_id from champions
+),
+
+contracts as (
+    select * from {{ ref('int_contracts_summarized') }}
+),
+
+impressions as (
+    select
+        accounts.account_id,
+        accounts.csm_impression,
+        accounts.csm_impression_date,
+        impression_values.impression_value
+    from accounts
+    left join {{ ref('csm_impression_values') }} as impression_values
+        on accounts.csm_impression = impression_values.csm_impression
+)
+
+select
+    windowed.account_id,
+    windowed.signal_date,
+    windowed.days_of_history,
+    windowed.daily_active_users,
+    windowed.dau_avg_7d,
+    windowed.dau_avg_28d,
+    windowed.events_28d,
+    windowed.seats_used,
+    windowed.seat_limit,
+    windowed.setup_steps_completed,
+    setup_definitions.setup_steps_total,
+    windowed.tickets_opened_28d,
+    windowed.escalations_opened_28d,
+    windowed.help_site_sessions_28d,
+    windowed.nps_answers as nps_answers_counted,
+    windowed.dau_1w_ago as dau_same_weekday_last_week,
+    -- Mean and standard deviation of the same weekday over the 8 weeks before
+    -- (null until 4 such weeks exist).
+    {%- set weeks = range(1, 9) | map('string') | list %}
+    {%- set weeks_seen %}({% for w in weeks %}case when windowed.dau_{{ w }}w_ago is null then 0 else 1 end{% if not loop.last %} + {% endif %}{% endfor %}){% endset %}
+    {%- set mean %}(({% for w in weeks %}coalesce(windowed.dau_{{ w }}w_ago, 0){% if not loop.last %} + {% endif %}{% endfor %}) / {{ weeks_seen }}){% endset %}
+    {%- set mean_of_squares %}(({% for w in weeks %}coalesce(windowed.dau_{{ w }}w_ago * windowed.dau_{{ w }}w_ago, 0){% if not loop.last %} + {% endif %}{% endfor %}) / {{ weeks_seen }}){% endset %}
+    case when {{ weeks_seen }} >= 4 then {{ mean }} end as dau_same_weekday_mean_8w,
+    case when {{ weeks_seen }} >= 4 then sqrt(greatest({{ mean_of_squares }} - {{ mean }} * {{ mean }}, 0)) end
+        as dau_same_weekday_sd_8w,
+
+    -- The component values (macros/scoring.sql lists them; the seed scores them).
+    -- Null means "no data": the component is left out and the others reweighted.
+    {{ safe_ratio('windowed.dau_avg_28d', 'windowed.seats_used') }} as active_user_ratio,
+    {{ safe_ratio('windowed.key_feature_user_days_28d', 'windowed.dau_sum_28d * key_features.key_feature_count') }}
+        as key_feature_adoption,
+    -- A trend needs two full 28-day periods of history and some usage in the first.
+    case when windowed.days_of_history >= 56
+        then {{ safe_ratio('windowed.dau_sum_28d', 'windowed.dau_sum_prior_28d') }}
+    end as usage_trend_ratio,
+    case when setup_definitions.setup_steps_total > 0
+        then {{ safe_ratio('windowed.setup_steps_completed', 'setup_definitions.setup_steps_total') }}
+    end as setup_completion_ratio,
+    -- Without a Freshdesk company the account's support history is unknown, not empty.
+    case when windowed.freshdesk_company_id is not null
+        then windowed.tickets_opened_28d + 2 * windowed.escalations_opened_28d
+    end as support_load_28d,
+    case when windowed.web_rows_56d > 0
+        then coalesce({{ safe_ratio('windowed.help_site_sessions_28d', 'windowed.seats_used') }}, 0)
+    end as help_site_sessions_per_user_28d,
+    case when windowed.nps_answers > 0
+        then {{ safe_ratio('windowed.nps_score_total', 'windowed.nps_answers') }}
+    end as nps_average,
+    case when windowed.freshdesk_company_id is not null then windowed.escalations_90d end as escalations_90d,
+    case when has_champion.account_id is not null then windowed.champion_engagements_56d end
+        as champion_engagements_56d,
+    case when contracts.customer_since_date <= windowed.signal_date
+        then {{ days_between('contracts.customer_since_date', 'windowed.signal_date') }}
+    end as customer_tenure_days,
+    {{ safe_ratio('windowed.seats_used', 'windowed.seat_limit') }} as seat_utilization,
+    case when impressions.csm_impression_date <= windowed.signal_date then impressions.impression_value end
+        as csm_impression_value,
+    case when impressions.csm_impression_date <= windowed.signal_date then impressions.csm_impression end
+        as csm_impression,
+    case when impressions.csm_impression_date <= windowed.signal_date
+        then {{ days_between('impressions.csm_impression_date', 'windowed.signal_date') }}
+    end as csm_impression_age_days
+from windowed
+cross join key_features
+cross join setup_definitions
+left join has_champion
+    on windowed.account_id = has_champion.account_id
+left join contracts
+    on windowed.account_id = contracts.account_id
+left join impressions
+    on windowed.account_id = impressions.account_id
+where windowed.signal_date >= windowed.write_from

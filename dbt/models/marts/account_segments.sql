@@ -1,0 +1,97 @@
+-- Accounts in each segment of seeds/segment_definitions.csv, one row per account
+-- and segment, with what put it there (`detail`) and the action the seed suggests.
+-- An account can be in several segments; plays and Slack alerts start from here.
+with accounts as (
+    select * from {{ ref('account_360') }}
+),
+
+features as (
+    select * from {{ ref('int_feature_usage_summarized_28d') }}
+),
+
+anomalies as (
+    select * from {{ ref('usage_anomalies') }}
+    where anomaly_date >= (select {{ add_days('max(score_date)', -2) }} from {{ ref('health_score_history') }})
+),
+
+members as (
+    -- A key feature nobody used in 28 days (accounts with some usage at all).
+    select
+        features.account_id,
+        'not_using_key_feature' as segment_key,
+        'unused: ' || {{ dbt.listagg('features.feature_key', "', '", 'order by features.feature_key') }} as detail
+    from features
+    inner join accounts
+        on features.account_id = accounts.account_id
+    where features.is_key_feature and features.days_used_28d = 0 and accounts.dau_avg_28d > 0
+    group by 1, 2
+
+    union all
+    -- Heavy use of a feature whose recommended next feature is unused.
+    select
+        heavy.account_id,
+        'heavy_feature_user',
+        {{ dbt.listagg(
+            "heavy.feature_key || ' (' || " ~ as_text('cast(round(100 * heavy.share_of_active_users_28d, 0) as ' ~ dbt.type_int() ~ ')')
+            ~ " || '% of active users): recommend ' || heavy.recommended_next_feature",
+            "', '", 'order by heavy.feature_key') }}
+    from features as heavy
+    inner join features as next_feature
+        on heavy.account_id = next_feature.account_id
+        and heavy.recommended_next_feature = next_feature.feature_key
+    where heavy.share_of_active_users_28d >= heavy.heavy_use_share
+      and next_feature.days_used_28d = 0
+    group by 1, 2
+
+    union all
+    select
+        account_id,
+        'no_csm_action_30d',
+        case when last_csm_activity_date is null then 'no CSM activity on record'
+             else 'last CSM activity ' || {{ as_text('last_csm_activity_date') }}
+        end
+    from accounts
+    where has_no_recent_csm_activity
+
+    union all
+    select
+        account_id,
+        'renewal_90d_red_health',
+        'renews ' || {{ as_text('renewal_date') }} || ', usage health ' || {{ as_text('usage_health_score') }}
+    from accounts
+    where days_until_renewal between 0 and 89 and usage_health_band = 'red'
+
+    union all
+    select
+        account_id,
+        'setup_incomplete_after_30d',
+        {{ as_text('setup_steps_completed') }} || ' of ' || {{ as_text('setup_steps_total') }}
+            || ' steps done after ' || {{ as_text('account_age_days') }} || ' days; next: ' || coalesce(next_setup_step, '-')
+    from accounts
+    where is_setup_incomplete
+
+    union all
+    select
+        account_id,
+        'usage_anomaly_last_3d',
+        {{ dbt.listagg(
+            "anomaly_type || ' on ' || " ~ as_text('anomaly_date') ~ " || ' (' || severity || ')'",
+            "', '", 'order by anomaly_date') }}
+    from anomalies
+    group by 1, 2
+)
+
+select
+    members.account_id,
+    accounts.account_name,
+    accounts.owner_user_id,
+    accounts.owner_name,
+    members.segment_key,
+    definitions.segment_name,
+    members.detail,
+    definitions.recommended_action
+from members
+inner join {{ ref('segment_definitions') }} as definitions
+    on members.segment_key = definitions.segment_key
+left join accounts
+    on members.account_id = accounts.account_id

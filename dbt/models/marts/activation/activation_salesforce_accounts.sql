@@ -1,0 +1,19 @@
+-- Sent to Salesforce Account fields by the reverse-ETL sync `account_health`
+-- (cs_platform/activation/syncs.yaml), matched on Product_Account_Id__c. One row per
+-- account that has a Salesforce Account. Column names are the sync's contract.
+select
+    account_id,
+    salesforce_account_id,
+    usage_health_score,
+    usage_health_band,
+    renewal_likelihood_score,
+    renewal_likelihood_band,
+    usage_health_change_28d,
+    usage_health_top_dropping_component as top_dropping_component,
+    has_risk_signal as is_renewal_risk,
+    has_upsell_signal,
+    -- The per-account report page, linked from the CRM record.
+    '{{ var("report_base_url", env_var("REPORT_BASE_URL", "http://127.0.0.1:3000/reports")) | replace("'", "''") }}/'
+        || account_id || '.html' as report_url
+from {{ ref('account_360') }}
+where salesforce_account_id is not null

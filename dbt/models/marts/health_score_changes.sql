@@ -1,0 +1,88 @@
+-- The drill-down a CSM reads when an account turns yellow or red: one row per
+-- account and score whose band is worse today than at some day in the last
+-- `band_change_lookback_days`; since when (the day after the last better day), the
+-- band it fell from, and which components pulled the score down over 7 and 28 days.
+{%- set scores = ['usage_health', 'renewal_likelihood'] %}
+with history as (
+    select * from {{ ref('health_score_history') }}
+),
+
+current_day as (
+    select max(score_date) as score_date from history
+),
+
+banded as (
+    {%- for score in scores %}
+    select
+        account_id,
+        score_date,
+        '{{ score }}' as score_name,
+        {{ score }}_band as band,
+        case {{ score }}_band when 'green' then 1 when 'yellow' then 2 when 'red' then 3 end as band_rank
+    from history
+    where score_date >= (select {{ add_days('score_date', -var('band_change_lookback_days')) }} from current_day)
+      and {{ score }}_band is not null
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+now as (
+    select banded.*
+    from banded
+    inner join current_day
+        on banded.score_date = current_day.score_date
+),
+
+last_better as (
+    select
+        now.account_id,
+        now.score_name,
+        max(earlier.score_date) as last_better_date
+    from now
+    inner join banded as earlier
+        on now.account_id = earlier.account_id
+        and now.score_name = earlier.score_name
+        and earlier.band_rank < now.band_rank
+    group by 1, 2
+),
+
+trends as (
+    select * from {{ ref('health_score_trends') }}
+),
+
+accounts as (
+    select account_id, account_name, owner_user_id, owner_name from {{ ref('int_accounts_mapped') }}
+)
+
+select
+    now.account_id,
+    accounts.account_name,
+    accounts.owner_user_id,
+    accounts.owner_name,
+    now.score_name,
+    now.band as band_now,
+    before.band as band_before,
+    last_better.last_better_date,
+    {{ add_days('last_better.last_better_date', 1) }} as worse_since_date,
+    {{ days_between('last_better.last_better_date', 'now.score_date') }} as days_in_worse_band,
+    trends.score_now,
+    trends.score_7d_ago,
+    trends.score_28d_ago,
+    trends.change_7d,
+    trends.change_28d,
+    trends.top_dropping_component,
+    trends.dropping_components_7d,
+    trends.dropping_components_28d
+from now
+inner join last_better
+    on now.account_id = last_better.account_id and now.score_name = last_better.score_name
+inner join banded as before
+    on before.account_id = last_better.account_id
+    and before.score_name = last_better.score_name
+    and before.score_date = last_better.last_better_date
+left join trends
+    on now.account_id = trends.account_id and now.score_name = trends.score_name
+left join accounts
+    on now.account_id = accounts.account_id

@@ -1,0 +1,34 @@
+-- Usage health today, one row per account: the 0-100 score and band, each
+-- component's raw value and 0-100 score, the components that had no data (left out,
+-- the other weights scaled up), and how the score moved over 7 and 28 days.
+{%- set components = health_score_components() | selectattr('score', 'equalto', 'usage_health') | list %}
+with latest as (
+    select history.*
+    from {{ ref('health_score_history') }} as history
+    where history.score_date = (select max(score_date) from {{ ref('health_score_history') }})
+),
+
+trend as (
+    select * from {{ ref('health_score_trends') }}
+    where score_name = 'usage_health'
+)
+
+select
+    latest.account_id,
+    latest.score_date,
+    latest.usage_health_score,
+    latest.usage_health_band,
+    latest.usage_health_missing_components as missing_components,
+    trend.score_7d_ago,
+    trend.score_28d_ago,
+    trend.change_7d,
+    trend.change_28d,
+    trend.top_dropping_component,
+    trend.dropping_components_28d,
+    {%- for c in components %}
+    latest.{{ c.component }}_value,
+    latest.{{ c.component }}_score{% if not loop.last %},{% endif %}
+    {%- endfor %}
+from latest
+left join trend
+    on latest.account_id = trend.account_id
