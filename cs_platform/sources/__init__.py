@@ -1,8 +1,7 @@
 """Stage 1, sources: each tool's raw objects as assets `raw/<tool>/<object>`.
 
-One module per tool; each exposes `defs` (assets, checks, schedules, sensors).
+One module per tool, each exposing `defs` (assets, checks, jobs, schedules,
+sensors); `cs_platform.sources.definitions` merges them. `catalog.py` is the
+contract of every raw table and imports nothing heavy, so the generator and the
+sandbox can use it without loading Dagster.
 """
-
-import dagster as dg
-
-defs = dg.Definitions()
