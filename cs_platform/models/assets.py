@@ -12,7 +12,7 @@ and named in the check's result, e.g. the duplicated Salesforce Account Ids.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -70,7 +70,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             continue
         yield event
 
-    manifest = invocation.manifest
+    # This run's own manifest: its relation names (e.g. the DuckDB file's catalog)
+    # are those of the warehouse the tests just ran against.
+    try:
+        manifest = invocation.get_artifact("manifest.json")
+    except Exception:  # dbt failed before writing one
+        manifest = invocation.manifest
     summaries = []
     for check in failed_checks:
         enriched = with_failing_rows(check, manifest, warehouse, context.log)
@@ -78,7 +83,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         yield enriched
 
     if not invocation.is_successful():
-        errors = [summary for summary in summaries] or ["see the dbt log above"]
+        errors = summaries or ["see the dbt log above"]
         raise dg.Failure(
             description="dbt build did not succeed; models downstream of a failure were skipped.\n"
                         + "\n".join(f"- {line}" for line in errors),
@@ -113,7 +118,7 @@ def with_failing_rows(check: dg.AssetCheckResult, manifest: Mapping[str, Any], w
     if relation:
         metadata["failing_rows_table"] = dg.MetadataValue.text(relation)
     if not rows.empty:
-        metadata["failing_rows"] = dg.MetadataValue.md(rows.astype(str).to_markdown(index=False))
+        metadata["failing_rows"] = dg.MetadataValue.md(markdown_table(rows))
     return dg.AssetCheckResult(
         asset_key=check.asset_key, check_name=check.check_name, passed=False,
         severity=check.severity, metadata=metadata, description=description)
@@ -156,17 +161,36 @@ def key_columns_for(test: Mapping[str, Any] | None, manifest: Mapping[str, Any])
 
 
 def offending_keys(rows: pd.DataFrame, key_columns: list[str]) -> list[str]:
-    columns = {c.lower(): c for c in rows.columns}
-    present = [columns[k.lower()] for k in key_columns if k.lower() in columns]
-    if not present:
-        present = list(rows.columns[:2])
-    return [", ".join(f"{c}={_show(row[c])}" for c in present) if len(present) > 1 or present[0] != "unique_field"
-            else _show(row[present[0]]) for _, row in rows.iterrows()]
+    """One label per failing row: its key columns (`Id=001...`), or for a row whose
+    key is itself null, a few of its other fields so the record can be found."""
+    by_lower = {c.lower(): c for c in rows.columns}
+    present = [by_lower[k.lower()] for k in key_columns if k.lower() in by_lower]
+    labels = []
+    for _, row in rows.iterrows():
+        values = {c: row[c] for c in present}
+        if present == ["unique_field"]:
+            labels.append(_show(row["unique_field"]))
+            continue
+        if not values or all(_is_null(v) for v in values.values()):
+            others = [c for c in rows.columns if c not in present and not c.startswith("_") and not _is_null(row[c])]
+            values.update({c: row[c] for c in others[:3]})
+        labels.append(", ".join(f"{c}={_show(v)}" for c, v in values.items()))
+    return labels
+
+
+def markdown_table(rows: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, rows.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in rows.columns) + " |"
+    body = ["| " + " | ".join(_show(v) for v in row) + " |" for row in rows.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _is_null(value) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _show(value) -> str:
-    return "null" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-
-
-def iter_model_keys() -> Iterator[dg.AssetKey]:
-    yield from dbt_models.keys
+    return "null" if _is_null(value) else str(value)

@@ -38,11 +38,11 @@ events as (
         owner_user_id,
         subject,
         cast(null as {{ dbt.type_string() }}) as description,
-        case when start_at < {{ as_of_date() }} then 'Held' else 'Scheduled' end as activity_status,
+        case when cast(start_at as date) < {{ as_of_date() }} then 'Held' else 'Scheduled' end as activity_status,
         cast(null as {{ dbt.type_string() }}) as priority,
         cast(start_at as date) as activity_date,
         cast(start_at as date) as due_date,
-        start_at < {{ as_of_date() }} as is_completed,
+        cast(start_at as date) < {{ as_of_date() }} as is_completed,
         cast(null as {{ dbt.type_string() }}) as cs_external_id,
         start_at as created_at
     from {{ ref('stg_salesforce__events') }}

@@ -17,8 +17,8 @@ select
     definitions.step_key,
     definitions.step_order,
     definitions.step_name,
-    coalesce(steps.is_completed and steps.completed_at < {{ as_of_date() }}, false) as is_completed,
-    case when steps.completed_at < {{ as_of_date() }} then steps.completed_at end as completed_at
+    coalesce(steps.is_completed and cast(steps.completed_at as date) < {{ as_of_date() }}, false) as is_completed,
+    case when cast(steps.completed_at as date) < {{ as_of_date() }} then steps.completed_at end as completed_at
 from accounts
 cross join definitions
 left join steps

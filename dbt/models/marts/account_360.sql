@@ -42,11 +42,11 @@ users as (
     select
         account_id,
         count(*) as users_total,
-        sum(case when last_active_at >= {{ add_days(as_of_date(), -7) }} then 1 else 0 end) as active_users_7d,
-        sum(case when last_active_at >= {{ add_days(as_of_date(), -28) }} then 1 else 0 end) as active_users_28d,
-        sum(case when last_active_at >= {{ add_days(as_of_date(), -90) }} then 1 else 0 end) as active_users_90d
+        sum(case when cast(last_active_at as date) >= {{ add_days(as_of_date(), -7) }} then 1 else 0 end) as active_users_7d,
+        sum(case when cast(last_active_at as date) >= {{ add_days(as_of_date(), -28) }} then 1 else 0 end) as active_users_28d,
+        sum(case when cast(last_active_at as date) >= {{ add_days(as_of_date(), -90) }} then 1 else 0 end) as active_users_90d
     from {{ ref('stg_product_db__users') }}
-    where created_at < {{ as_of_date() }}
+    where cast(created_at as date) < {{ as_of_date() }}
     group by 1
 ),
 
@@ -82,7 +82,7 @@ nps_ranked as (
         responded_at,
         row_number() over (partition by account_id order by responded_at desc, nps_response_id) as recency
     from {{ ref('stg_karte__nps_responses') }}
-    where responded_at < {{ as_of_date() }} and nps_score is not null
+    where cast(responded_at as date) < {{ as_of_date() }} and nps_score is not null
 ),
 
 nps as (

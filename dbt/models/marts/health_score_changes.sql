@@ -63,7 +63,7 @@ select
     accounts.owner_name,
     now.score_name,
     now.band as band_now,
-    before.band as band_before,
+    better_day.band as band_before,
     last_better.last_better_date,
     {{ add_days('last_better.last_better_date', 1) }} as worse_since_date,
     {{ days_between('last_better.last_better_date', 'now.score_date') }} as days_in_worse_band,
@@ -78,10 +78,10 @@ select
 from now
 inner join last_better
     on now.account_id = last_better.account_id and now.score_name = last_better.score_name
-inner join banded as before
-    on before.account_id = last_better.account_id
-    and before.score_name = last_better.score_name
-    and before.score_date = last_better.last_better_date
+inner join banded as better_day
+    on better_day.account_id = last_better.account_id
+    and better_day.score_name = last_better.score_name
+    and better_day.score_date = last_better.last_better_date
 left join trends
     on now.account_id = trends.account_id and now.score_name = trends.score_name
 left join accounts

@@ -1,0 +1,92 @@
+"""Shared set-up for the dbt model tests: one generated customer base, loaded into
+a DuckDB warehouse without HTTP and built by dbt once per test session (and shared
+by the pytest-xdist workers through a file lock); tests that change anything work
+on a copy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from filelock import FileLock
+
+from cs_platform import settings
+from cs_platform.models.sample_warehouse import load_sample_data
+from cs_platform.resources.warehouse import DuckDBWarehouse
+
+AS_OF = dt.date(2026, 3, 2)
+ACCOUNTS = 200
+DAYS = 120
+SEED = 7
+DBT_VARS = {"as_of_date": AS_OF.isoformat()}
+DBT_DIR = settings.DBT_PROJECT_DIR
+# Named like the real one: dbt's relation names carry the DuckDB file's stem.
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    root: Path
+    sample_dir: Path
+    warehouse_path: Path
+    target_path: Path
+
+    @property
+    def truth(self) -> dict:
+        return json.loads((self.sample_dir / "ground_truth.json").read_text())
+
+    def query(self, sql: str) -> pd.DataFrame:
+        with duckdb.connect(str(self.warehouse_path), read_only=True) as con:
+            return con.execute(sql).df()
+
+    def copy_to(self, folder: Path) -> Path:
+        """A private copy of the built warehouse for a test that changes it."""
+        folder.mkdir(parents=True, exist_ok=True)
+        destination = folder / WAREHOUSE_FILE
+        shutil.copy(self.warehouse_path, destination)
+        return destination
+
+
+def dbt(args: list[str], *, duckdb_path: Path, project_dir: Path = DBT_DIR, target_path: Path,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """Run the dbt CLI of this environment against `duckdb_path`."""
+    executable = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "DUCKDB_PATH": str(duckdb_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    result = subprocess.run(
+        [str(executable), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+         "--target-path", str(target_path)],
+        env=env, capture_output=True, text=True, cwd=project_dir)
+    if check and result.returncode != 0:
+        raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
+    return result
+
+
+def vars_arg(**overrides) -> list[str]:
+    return ["--vars", json.dumps({**DBT_VARS, **overrides})]
+
+
+def build_warehouse(root: Path) -> BuiltWarehouse:
+    """Generate, load the raw tables, `dbt build`; reused when already built."""
+    from cs_platform.sample_data import generate
+
+    built = BuiltWarehouse(root=root, sample_dir=root / "sample", warehouse_path=root / WAREHOUSE_FILE,
+                           target_path=root / "target")
+    done = root / "built.ok"
+    with FileLock(str(root) + ".lock"):
+        if done.exists():
+            return built
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        generate(built.sample_dir, accounts=ACCOUNTS, seed=SEED, days=DAYS, as_of=AS_OF)
+        load_sample_data(built.sample_dir, DuckDBWarehouse(path=str(built.warehouse_path)))
+        dbt(["build", *vars_arg()], duckdb_path=built.warehouse_path, target_path=built.target_path)
+        done.touch()
+    return built

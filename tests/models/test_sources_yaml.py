@@ -1,0 +1,59 @@
+"""The dbt sources mirror the source catalog exactly, so they never drift apart:
+one source `raw_<tool>` per tool, one table per catalog object, the same columns
+in the same order with the same logical types, and key tests on the primary key."""
+
+import re
+
+import yaml
+
+from cs_platform.sources import catalog
+from tests.models.support import DBT_DIR
+
+SOURCES_YAML = DBT_DIR / "models" / "staging" / "_sources.yml"
+
+
+def sources() -> dict[str, dict]:
+    return {s["name"]: s for s in yaml.safe_load(SOURCES_YAML.read_text())["sources"]}
+
+
+def test_one_source_per_tool_named_raw_tool():
+    assert list(sources()) == [f"raw_{tool}" for tool in catalog.TOOLS]
+
+
+def test_tables_and_columns_match_the_catalog_exactly():
+    declared = sources()
+    for tool in catalog.TOOLS:
+        tables = {t["name"]: t for t in declared[f"raw_{tool}"]["tables"]}
+        expected = catalog.objects_of(tool)
+        assert list(tables) == [o.name for o in expected], f"tables of raw_{tool}"
+        for obj in expected:
+            columns = [(c["name"], c.get("data_type")) for c in tables[obj.name]["columns"]]
+            assert columns == list(obj.columns.items()), f"columns of raw_{tool}.{obj.name}"
+
+
+def test_primary_keys_are_declared_and_tested():
+    declared = sources()
+    for obj in catalog.SOURCE_OBJECTS.values():
+        table = next(t for t in declared[f"raw_{obj.tool}"]["tables"] if t["name"] == obj.name)
+        assert table["config"]["meta"]["primary_key"] == list(obj.primary_key), obj.table
+        columns = {c["name"]: c for c in table["columns"]}
+        for key in obj.primary_key:
+            assert "not_null" in columns[key].get("data_tests", []), f"{obj.table}.{key} not_null"
+        if len(obj.primary_key) == 1:
+            assert "unique" in columns[obj.primary_key[0]]["data_tests"], f"{obj.table} unique"
+        else:
+            combos = [t["unique_combination_of_columns"]["arguments"]["combination_of_columns"]
+                      for t in table.get("data_tests", []) if "unique_combination_of_columns" in t]
+            assert combos == [list(obj.primary_key)], f"{obj.table} unique key"
+
+
+def test_each_raw_table_has_exactly_one_staging_model_and_each_staging_model_one_raw_table():
+    used: dict[tuple[str, str], list[str]] = {}
+    for path in sorted((DBT_DIR / "models" / "staging").glob("stg_*.sql")):
+        refs = re.findall(r"source\(\s*'([^']+)'\s*,\s*'([^']+)'\s*\)", path.read_text())
+        assert len(refs) == 1, f"{path.name} reads {refs}: staging is 1:1 with a raw table"
+        tool = refs[0][0].removeprefix("raw_")
+        assert path.stem.startswith(f"stg_{tool}__"), f"{path.name} should be named stg_{tool}__<entity>"
+        used.setdefault((tool, refs[0][1]), []).append(path.stem)
+    assert sorted(used) == sorted(catalog.SOURCE_OBJECTS), "raw tables without (or unknown to) staging"
+    assert all(len(models) == 1 for models in used.values()), used
