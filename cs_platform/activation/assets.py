@@ -54,7 +54,7 @@ def failed_blocking_checks(context: dg.AssetExecutionContext, model_key: dg.Asse
     try:
         graph = context.repository_def.asset_graph
     except Exception:  # noqa: BLE001 - run outside a code location (dg.materialize): the job's graph
-        graph = context.job_def.asset_layer.asset_graph
+        graph = context.job_def.asset_layer.asset_graph.source_asset_graph
     if not graph.has(model_key):
         return []
     keys = [k for k in graph.get(model_key).check_keys if graph.get_check_spec(k).blocking]

@@ -57,6 +57,7 @@ class HubSpotDestination(Destination):
 
     def close(self) -> None:
         self.counter.detach(self.client.session)
+        self.client.session.close()  # the resource made this session for this run
 
     def batches(self, records: Sequence[PlannedRecord]) -> list[Batch]:
         return [Batch("batch", chunk, 1) for chunk in chunks(records, self.batch_size)]

@@ -64,6 +64,7 @@ class SalesforceDestination(Destination):
 
     def close(self) -> None:
         self.counter.detach(self.sf.session)
+        self.sf.session.close()  # the resource made this session for this run
 
     # ------------------------------------------------------------------ batching
     def batches(self, records: Sequence[PlannedRecord]) -> list[Batch]:
