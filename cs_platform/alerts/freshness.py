@@ -12,7 +12,7 @@ cursor, so a restart neither repeats nor forgets an alert.
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -101,7 +101,14 @@ class AnnouncedState:
 @dataclass
 class Alert:
     text: str
-    record: Callable[[AnnouncedState], None]  # what to remember once the message is sent
+    bucket: str  # the AnnouncedState set it changes: "stale_assets" or "failing_checks"
+    key: str
+    raised: bool  # True: a problem is announced; False: its recovery
+
+    def record(self, announced: "AnnouncedState") -> None:
+        """Remember what was sent, once Slack took it."""
+        keys = getattr(announced, self.bucket)
+        keys.add(self.key) if self.raised else keys.discard(self.key)
 
 
 def stale_asset_alerts(context: dg.SensorEvaluationContext, announced: AnnouncedState,
@@ -119,11 +126,11 @@ def stale_asset_alerts(context: dg.SensorEvaluationContext, announced: Announced
             yield Alert(
                 f":hourglass_flowing_sand: *Stale*: `{name}` was last materialized "
                 f"{_duration(at - last)} ago; {describe_policy(policy)}.",
-                lambda s, name=name: s.stale_assets.add(name))
+                "stale_assets", name, raised=True)
         elif state in (FreshnessState.PASS, FreshnessState.WARN) and name in announced.stale_assets:
             yield Alert(
                 f":white_check_mark: *Fresh again*: `{name}` was materialized {_duration(at - last)} ago.",
-                lambda s, name=name: s.stale_assets.discard(name))
+                "stale_assets", name, raised=False)
 
 
 def failed_check_alerts(context: dg.SensorEvaluationContext, announced: AnnouncedState) -> Iterable[Alert]:
@@ -145,10 +152,10 @@ def failed_check_alerts(context: dg.SensorEvaluationContext, announced: Announce
                 f":warning: *Check failed*: `{check}` on `{asset}`"
                 + (f": {evaluation.description}" if evaluation.description else "")
                 + f"\n<{run_url(record.run_id)}|Open the run in Dagster>",
-                lambda s, name=name: s.failing_checks.add(name))
+                "failing_checks", name, raised=True)
         elif not failing and name in announced.failing_checks:
             yield Alert(f":white_check_mark: *Check passes again*: `{check}` on `{asset}`.",
-                        lambda s, name=name: s.failing_checks.discard(name))
+                        "failing_checks", name, raised=False)
 
 
 # ----------------------------------------------------------- the sensor

@@ -39,17 +39,22 @@ def failure_message(context: dg.RunFailureSensorContext) -> str:
         lines.append("Not materialized: " + ", ".join(f"`{k}`" for k in missing))
     step_failures = context.get_step_failure_events()
     for event in step_failures:
-        error = event.step_failure_data.error
-        # Dagster wraps the asset's exception ("Error occurred while executing op ..."):
-        # the innermost cause is the one that says what went wrong.
-        while error is not None and error.cause is not None:
-            error = error.cause
-        text = error.message.strip() if error else "(no error recorded)"
-        lines.append(f"Step `{event.step_key}`: {_shorten(text)}")
+        lines.append(f"Step `{event.step_key}`: {_shorten(_root_error(event.step_failure_data.error))}")
     if not step_failures:  # failed outside any step (launch, resources, run worker)
         lines.append(_shorten(context.failure_event.message or "no error message recorded"))
     lines.append(f"<{run_url(run.run_id)}|Open the run in Dagster>")
     return "\n".join(lines)
+
+
+def _root_error(error) -> str:
+    """`SourceAuthError: Airtable rejected ...`. Dagster wraps the asset's exception
+    ("Error occurred while executing op ..."): the innermost cause says what went wrong."""
+    if error is None:
+        return "(no error recorded)"
+    while error.cause is not None:
+        error = error.cause
+    _, _, message = error.message.strip().partition(": ")  # after "pkg.module.ClassName"
+    return f"{error.cls_name}: {message}" if message else error.cls_name
 
 
 def _shorten(text: str) -> str:

@@ -1,13 +1,15 @@
-"""KARTE exports: NPS responses and tour views, one CSV file per drop.
+"""KARTE exports: NPS responses and tour views, one CSV file per drop (weekly,
+named by the last day the file covers: `nps_responses_20261121.csv`).
 
 Each file is a dynamic partition named after the file. A sensor per object
-watches the export location (a local folder, or gs:// in production); for every
-file it has not seen it adds the partition and requests one run for it. The run
-key is the file name, so a file is loaded once even if the cursor were lost, and
-the cursor is the set of names seen, so a file that arrives late (an older date
-after a newer one) is still picked up. Exports come weekly, named by the last day
-they cover. Writers should drop complete files (write
-elsewhere, then move/rename): only names matching `<object>_YYYYMMDD.csv` count.
+watches the export location (a local folder, or gs:// in production) and, for
+every file it has not seen, adds the partition and requests one run for it:
+- the cursor is the set of names seen, so a file that arrives late (an older
+  date after a newer one) is still picked up;
+- files already loaded by any run count as seen, and the run key is the file
+  name, so a lost or reset cursor does not load a file twice.
+Writers should drop complete files (write elsewhere, then move or rename): only
+names matching `<object>_YYYYMMDD.csv` count.
 
 Re-loading a file (materializing its partition again) replaces exactly that
 file's rows: the raw table's `_load_id` is the file name.
@@ -69,6 +71,9 @@ def export_file_sensor(obj: SourceObject, partitions: dg.DynamicPartitionsDefini
                description=f"Loads each new `{obj.name}_YYYYMMDD.csv` dropped in KARTE_EXPORT_URI once.")
     def _sensor(context: dg.SensorEvaluationContext, karte_exports: KarteExportsResource):
         seen = set(json.loads(context.cursor)) if context.cursor else set()
+        # Files already loaded by any run (the demo, a manual run) count as seen too, so
+        # a reset cursor does not load everything again.
+        seen |= context.instance.get_materialized_partitions(asset.key)
         files = [f for f in karte_exports.folder().list_files() if pattern.fullmatch(f)]
         new = [f for f in files if f not in seen]
         if not new:

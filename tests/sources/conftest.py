@@ -20,7 +20,6 @@ import pytest
 from cs_platform.resources.airtable import AirtableResource
 from cs_platform.resources.google_analytics import GoogleAnalyticsResource
 from cs_platform.resources.karte_exports import KarteExportsResource
-from cs_platform.resources.product_db import ProductDBResource
 from cs_platform.resources.warehouse import DuckDBWarehouse
 from cs_platform.sample_data import Manifest, generate
 from cs_platform.sandbox import Sandbox

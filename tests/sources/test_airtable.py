@@ -25,11 +25,11 @@ def test_reads_every_page(materialize, airtable, api_sandbox, source_data):
 
 
 def test_a_429_with_retry_after_is_waited_out(materialize, airtable, api_sandbox, source_data):
-    api_sandbox.add_fault(route="Feature Requests", sequence=[429, 429], retry_after=1)
+    api_sandbox.add_fault(route="Feature Requests", sequence=[429], retry_after=1)
     started = time.monotonic()
     loaded = materialize([feature_requests], airtable=airtable)
     assert loaded.success
-    assert time.monotonic() - started >= 2  # waited as told, twice
+    assert time.monotonic() - started >= 1  # waited as told
     assert loaded.warehouse.row_count(FEATURE_REQUESTS.table) == source_data.row_counts["airtable/feature_requests"]
 
 

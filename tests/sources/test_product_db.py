@@ -2,6 +2,7 @@
 
 import uuid
 
+import dagster as dg
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -10,13 +11,9 @@ from cs_platform.resources.product_db import ProductDBResource
 from cs_platform.sample_data import generate
 from cs_platform.sources import catalog
 from cs_platform.sources.product_db import feature_usage_daily, table_assets, usage_hourly
-from tests.sources.conftest import ACCOUNTS, AS_OF, DAYS, SEED
-
-import dagster as dg
 
 USAGE = catalog.get("product_db", "feature_usage_daily")
 ACCOUNTS_OBJ = catalog.get("product_db", "accounts")
-POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 
 def load_everything(materialize, url: str, days: list[str]):
@@ -33,15 +30,15 @@ def assert_counts_match_manifest(loaded, manifest):
 
 
 def test_every_table_matches_the_generated_counts(materialize, product_db_url, source_data, data_days):
-    tables, usage = load_everything(materialize, product_db_url, data_days)
+    tables, _ = load_everything(materialize, product_db_url, data_days)
     assert_counts_match_manifest(tables, source_data)
     assert all(tables.checks(ACCOUNTS_OBJ).values())
     assert tables.metadata(ACCOUNTS_OBJ)["load_id"] == "full"
 
 
 @pytest.fixture
-def postgres_url(tmp_path):
-    """A throwaway database on the local PostgreSQL, generated into, dropped afterwards."""
+def postgres_url():
+    """A throwaway database on the local PostgreSQL (trust auth), dropped afterwards."""
     import psycopg2
 
     name = f"cs_test_{uuid.uuid4().hex[:12]}"
@@ -60,14 +57,14 @@ def postgres_url(tmp_path):
         admin.close()
 
 
-def test_postgresql_loads_the_same_rows(materialize, postgres_url, tmp_path, data_days):
-    manifest = generate(tmp_path / "sample", accounts=ACCOUNTS, seed=SEED, days=DAYS, as_of=AS_OF,
-                        product_db_url=postgres_url)
+def test_postgresql_loads_the_same_rows(materialize, postgres_url, source_data, tmp_path, data_days):
+    manifest = generate(tmp_path / "sample", accounts=source_data.accounts, seed=source_data.seed,
+                        days=source_data.days, as_of=source_data.as_of, product_db_url=postgres_url)
     tables, _ = load_everything(materialize, postgres_url, data_days)
     assert_counts_match_manifest(tables, manifest)
 
 
-def test_second_run_reads_only_rows_changed_since_the_cursor(materialize, product_db_url, warehouse):
+def test_second_run_reads_only_rows_changed_since_the_cursor(materialize, product_db_url, warehouse, source_data):
     accounts = next(a for a in table_assets if a.key.path[-1] == "accounts")
     product_db = ProductDBResource(url=product_db_url)
     assert materialize([accounts], product_db=product_db).success
@@ -87,10 +84,10 @@ def test_second_run_reads_only_rows_changed_since_the_cursor(materialize, produc
 
     second = materialize([accounts], product_db=product_db)
     meta = second.metadata(ACCOUNTS_OBJ)
-    assert meta["fetched"] == expected < ACCOUNTS
+    assert meta["fetched"] == expected < source_data.accounts
     assert meta["load_id"].startswith("updated_at>=")
     table = second.table(ACCOUNTS_OBJ)
-    assert len(table) == ACCOUNTS  # upserted, not appended
+    assert len(table) == source_data.accounts  # upserted, not appended
     assert set(table.loc[table.name == "Renamed Ltd", "account_id"]) == set(changed)
 
 

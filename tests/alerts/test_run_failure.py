@@ -1,0 +1,53 @@
+"""The run-failure sensor posts to the sandbox's Slack webhook; the webhook URL never leaks."""
+
+import traceback
+
+import dagster as dg
+import pytest
+
+from cs_platform.alerts.run_failure import slack_on_run_failure
+from cs_platform.resources.http import SourceError
+from cs_platform.resources.slack import SlackResource
+from cs_platform.sandbox import SLACK_WEBHOOK_PATH
+from cs_platform.sources.airtable import airtable_job, feature_requests
+
+
+def failed_airtable_run(resources, instance, monkeypatch) -> dg.ExecuteInProcessResult:
+    monkeypatch.setenv("AIRTABLE_TOKEN", "patRevoked.token")
+    defs = dg.Definitions(assets=[feature_requests], jobs=[airtable_job], resources=resources)
+    result = defs.resolve_job_def("airtable_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    return result
+
+
+def test_a_failed_run_is_posted_with_job_assets_error_and_link(resources, instance, sandbox, slack_messages,
+                                                              monkeypatch):
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
+    result = failed_airtable_run(resources, instance, monkeypatch)
+    with dg.build_run_status_sensor_context(
+            sensor_name="slack_on_run_failure", dagster_event=result.get_run_failure_event(),
+            dagster_instance=instance, dagster_run=result.dagster_run,
+            resources={"slack": resources["slack"]}) as context:
+        slack_on_run_failure(context)
+
+    [text] = slack_messages()
+    assert "`airtable_job`" in text
+    assert "Not materialized: `raw/airtable/feature_requests`" in text
+    assert "Step `raw__airtable__feature_requests`" in text
+    assert "Airtable table 'Feature Requests' rejected the credentials" in text and "AIRTABLE_TOKEN" in text
+    assert f"https://dagster.example.com/runs/{result.run_id}" in text
+    assert "patRevoked" not in text
+    assert SLACK_WEBHOOK_PATH not in str([w["records"] for w in sandbox.writes("slack")])
+
+
+def test_slack_errors_never_carry_the_webhook_url(sandbox):
+    secret = "/services/T0WRONG/B0WRONG/notTheRightSecret"
+    with pytest.raises(SourceError) as rejected:
+        SlackResource(webhook_url=sandbox.env()["SLACK_WEBHOOK_URL"].replace(SLACK_WEBHOOK_PATH, secret)).post("hi")
+    assert "404" in str(rejected.value) and "SLACK_WEBHOOK_URL" in str(rejected.value)
+
+    with pytest.raises(SourceError) as unreachable:
+        SlackResource(webhook_url=f"http://127.0.0.1:9{secret}").post("hi")  # nothing listens on port 9
+    for error in (rejected.value, unreachable.value):
+        # Not in the message, nor in the traceback Dagster records (chained errors included).
+        assert "notTheRightSecret" not in "".join(traceback.format_exception(error))
