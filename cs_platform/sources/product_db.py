@@ -69,6 +69,12 @@ def warehouse_cursor(warehouse: Warehouse, obj: SourceObject) -> datetime | None
     return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()
 
 
+def _read(product_db: ProductDBResource, obj: SourceObject, **query) -> pd.DataFrame:
+    """The selected rows of the object's table, streamed from the database in chunks."""
+    chunks = product_db.read_table(obj.api_name, list(obj.columns), **query)
+    return pd.concat(list(chunks), ignore_index=True)
+
+
 def _since(column, cursor: datetime):
     """The cursor as a bound value for `column`: timezone-aware when the column is
     (PostgreSQL timestamptz), so the database does not read it in its session zone."""
@@ -85,11 +91,8 @@ def incremental_table_asset(obj: SourceObject) -> dg.AssetsDefinition:
         # `>=`, not `>`: a row written in the same instant as the last loaded one,
         # but after our read, must not be skipped; re-reading the boundary rows is
         # harmless because the write is an upsert by key.
-        chunks = product_db.read_table(
-            obj.api_name, list(obj.columns),
-            where=None if cursor is None else (lambda t: _since(t.c[obj.cursor], cursor)),
-            order_by=obj.cursor)
-        frame = pd.concat(list(chunks), ignore_index=True)
+        frame = _read(product_db, obj, order_by=obj.cursor,
+                      where=None if cursor is None else (lambda t: _since(t.c[obj.cursor], cursor)))
         load_id = "full" if cursor is None else f"{obj.cursor}>={cursor.isoformat()}"
         return load(context, warehouse, obj, frame, load_id=load_id,
                     extra_metadata={"cursor_from": cursor.isoformat() if cursor else "full load"})
@@ -111,10 +114,7 @@ def feature_usage_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
                         product_db: ProductDBResource) -> dg.MaterializeResult:
     def fetch(start: date, end: date) -> pd.DataFrame:
         column = USAGE.partition_column
-        chunks = product_db.read_table(
-            USAGE.api_name, list(USAGE.columns),
-            where=lambda t: (t.c[column] >= start) & (t.c[column] < end))
-        return pd.concat(list(chunks), ignore_index=True)
+        return _read(product_db, USAGE, where=lambda t: (t.c[column] >= start) & (t.c[column] < end))
 
     return load_days(context, warehouse, USAGE, fetch)
 
