@@ -80,4 +80,5 @@ def check_response(response: requests.Response, *, source: str, credential_hint:
         raise SourceAuthError(
             f"{source} rejected the credentials ({describe(response)}): check {credential_hint}. "
             f"Response: {body}")
-    raise SourceError(f"{source} call failed after retries ({describe(response)}): {body}")
+    retried = " after retries" if response.status_code in RETRY_STATUSES else ""
+    raise SourceError(f"{source} call failed{retried} ({describe(response)}): {body}")

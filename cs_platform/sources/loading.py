@@ -31,8 +31,11 @@ QUARANTINE_COLUMNS = {
     "source": "string", "object": "string", "record_key": "string", "reason": "string",
     "payload": "json", "run_id": "string", "load_id": "string", "quarantined_at": "timestamp",
 }
-# Above this share of quarantined records the run fails: something systematic is wrong.
+# The run fails when more than this share of a load is bad AND more than
+# QUARANTINE_MIN_COUNT records are: something systematic is wrong. A single bad
+# record in a small incremental load is quarantined without blocking the rest.
 DEFAULT_QUARANTINE_THRESHOLD = 0.05
+QUARANTINE_MIN_COUNT = 10
 
 CHECK_PRIMARY_KEY = "primary_key_unique"
 CHECK_COLUMNS = "expected_columns_present"
@@ -86,13 +89,13 @@ def _cast(series: pd.Series, logical_type: str) -> pd.Series:
                    "False": False, 1: True, 0: False, "1": True, "0": False}
         return series.map(lambda v: mapping.get(v, pd.NA), na_action="ignore").astype("boolean")
     if logical_type == "timestamp":
-        return series.map(_parse_timestamp, na_action="ignore").astype("datetime64[us]")
+        return series.map(parse_timestamp, na_action="ignore").astype("datetime64[us]")
     if logical_type == "date":
         return series.map(_parse_date, na_action="ignore").astype("datetime64[us]").dt.normalize()
     raise ValueError(f"unknown logical type {logical_type!r}")
 
 
-def _parse_timestamp(v):
+def parse_timestamp(v):
     """ISO 8601 (any offset, Salesforce's +0000 too) or epoch milliseconds -> naive UTC."""
     try:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -224,15 +227,17 @@ def load(
             [{"source": obj.tool, "object": obj.name, "record_key": key, "reason": reason,
               "payload": json.dumps(payload, default=str), "run_id": run_id, "load_id": load_id,
               "quarantined_at": now} for key, reason, payload in quarantined])
-        warehouse.write(QUARANTINE_TABLE, qdf, QUARANTINE_COLUMNS)
+        # Keyed by record, so a record still bad at the source is held once, with its latest reason.
+        warehouse.write(QUARANTINE_TABLE, qdf, QUARANTINE_COLUMNS, key_columns=("source", "object", "record_key"))
         context.log.warning(
             f"{obj.tool}/{obj.name}: {len(quarantined)} record(s) quarantined in {QUARANTINE_TABLE}; "
             f"first: key={quarantined[0][0]!r} reason={quarantined[0][1]}")
         share = len(quarantined) / max(fetched, 1)
-        if share > quarantine_threshold:
+        if share > quarantine_threshold and len(quarantined) > QUARANTINE_MIN_COUNT:
             raise QuarantineThresholdExceeded(
                 f"{obj.tool}/{obj.name}: {len(quarantined)} of {fetched} records "
-                f"({share:.1%}) failed validation, above the {quarantine_threshold:.0%} threshold; "
+                f"({share:.1%}) failed validation, above the {quarantine_threshold:.0%} threshold "
+                f"(and more than {QUARANTINE_MIN_COUNT}); "
                 f"nothing was written. First bad record: key={quarantined[0][0]!r}: {quarantined[0][1]}. "
                 f"All are in {QUARANTINE_TABLE} (load_id={load_id!r}).")
 

@@ -23,7 +23,7 @@ from cs_platform.resources.salesforce import SalesforceResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.loading import _parse_timestamp, flatten, load, raw_asset_kwargs
+from cs_platform.sources.loading import parse_timestamp, flatten, load, raw_asset_kwargs
 from cs_platform.sources.product_db import warehouse_cursor
 
 # ----------------------------------------------------------- shared by the API sources
@@ -110,7 +110,7 @@ def _changed_only(warehouse: Warehouse, obj: SourceObject, records: list[Mapping
     def changed(record: Mapping) -> bool:
         flat = flatten(record)
         # The parser `load` casts with, so both sides compare exactly.
-        cursor = _parse_timestamp(flat.get(obj.cursor))
+        cursor = parse_timestamp(flat.get(obj.cursor))
         if pd.isna(cursor):
             return True
         return cursor >= window_start and stored.get(_key(flat, obj.primary_key)) != cursor
