@@ -1,0 +1,3 @@
+from cs_platform.sample_data.cli import main
+
+main()
