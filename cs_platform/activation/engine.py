@@ -480,9 +480,9 @@ def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination
     if stop is not None:
         _stopped_for_budget(spec, out, stop, sum(len(b.records) for b in batches), log)
         return
-    pending_intent = _intent_rows(batches[0], state, run_id) if batches else []
+    if batches:
+        store.write_state(_intent_rows(batches[0], state, run_id))  # later intents ride on the previous answers
     for i, batch in enumerate(batches):
-        store.write_state(pending_intent)
         try:
             results = destination.send(batch)
             error = None

@@ -132,8 +132,10 @@ class Crm:
 
 
 @pytest.fixture
-def sandbox():
-    with Sandbox(None, seed=7) as sb:
+def sandbox(request):
+    """A fresh sandbox per test; `@pytest.mark.sandbox(salesforce_api_limit=...)` passes options."""
+    marker = request.node.get_closest_marker("sandbox")
+    with Sandbox(None, seed=7, **(marker.kwargs if marker else {})) as sb:
         yield sb
 
 

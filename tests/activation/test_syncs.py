@@ -8,6 +8,7 @@ import math
 import time
 
 import pandas as pd
+import pytest
 
 from cs_platform.activation.state import LOG_TABLE, STATE_TABLE
 from tests.activation.support import (
@@ -220,9 +221,8 @@ def test_hubspot_429_retry_after_is_honoured(sandbox, crm, warehouse, resources)
     assert time.monotonic() - t0 >= 1.0  # waited as the Retry-After header asked
 
 
+@pytest.mark.sandbox(salesforce_api_limit=20)  # the org allows 20 requests a day
 def test_salesforce_run_stops_cleanly_before_the_api_budget(crm, warehouse, resources, sandbox):
-    sandbox.apis["salesforce"].api_limit = 20  # the org allows 20 requests a day
-    sandbox.apis["salesforce"].api_used = 10
     spec = spec_of("account_health", salesforce={"batch_size": 20, "max_api_usage_share": 0.8})
     write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm))
     result = materialize(spec, resources)
