@@ -221,7 +221,7 @@ def test_hubspot_429_retry_after_is_honoured(sandbox, crm, warehouse, resources)
     assert time.monotonic() - t0 >= 1.0  # waited as the Retry-After header asked
 
 
-@pytest.mark.sandbox(salesforce_api_limit=20)  # the org allows 20 requests a day
+@pytest.mark.sandbox(salesforce_api_limit=15)  # the org allows 15 requests a day
 def test_salesforce_run_stops_cleanly_before_the_api_budget(crm, warehouse, resources, sandbox):
     spec = spec_of("account_health", salesforce={"batch_size": 20, "max_api_usage_share": 0.8})
     write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm))
@@ -230,7 +230,7 @@ def test_salesforce_run_stops_cleanly_before_the_api_budget(crm, warehouse, reso
     md = metadata(result)
     assert md["outcome"] == "stopped_api_budget"
     used, limit = (int(x) for x in md["salesforce_api_usage"].split("/"))
-    assert used <= 0.8 * limit and limit == 20
+    assert used <= 0.8 * limit and limit == 15
     assert md["sent"] + md["deferred"] == 300 and md["deferred"] > 0
     assert "records were not sent; the next run sends them" in md["message"]
     assert not any("403" in str(w.get("results")) for w in sandbox.writes("salesforce"))
