@@ -68,20 +68,22 @@ class CustomerBase:
     def size(self) -> int:
         return len(self.account_ids)
 
-    def rng(self, stream: str, chunk: int = 0) -> np.random.Generator:
-        """An independent, reproducible random stream per (purpose, chunk)."""
-        return np.random.default_rng([self.seed, zlib.crc32(stream.encode()), chunk])
+    def rng(self, purpose: str, chunk: int = 0) -> np.random.Generator:
+        return random_stream(self.seed, purpose, chunk)
 
     def story_of(self, account: int) -> Story | None:
         s = int(self.story[account])
         return STORIES[s] if s >= 0 else None
 
-    def seat_limit(self, accounts) -> np.ndarray:
-        return np.array([p.seat_limit for p in PLANS])[self.plan[accounts]]
+
+def random_stream(seed: int, purpose: str, chunk: int = 0) -> np.random.Generator:
+    """An independent, reproducible random stream per (seed, purpose, chunk): adding a
+    draw for one purpose never shifts the numbers drawn for another."""
+    return np.random.default_rng([seed, zlib.crc32(purpose.encode()), chunk])
 
 
 def build(seed: int, accounts: int, window: Window) -> CustomerBase:
-    rng = np.random.default_rng([seed, zlib.crc32(b"customers")])
+    rng = random_stream(seed, "customers")
     story = stories.assign(rng, accounts)
     profiles = [STORIES[s] if s >= 0 else None for s in story.tolist()]
 

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -54,15 +54,16 @@ class Manifest:
     files: dict[str, dict[str, int]]  # "<tool>/<name>" -> {path relative to out_dir: rows}
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        del data["out_dir"]  # so that the same data set has the same manifest wherever it is
-        data["as_of"] = self.as_of.isoformat()
-        return data
+        # No out_dir: the same data set has the same manifest wherever it is.
+        return {"args": {"accounts": self.accounts, "seed": self.seed, "days": self.days,
+                         "as_of": self.as_of.isoformat(), "product_db": self.product_db},
+                "row_counts": self.row_counts, "files": self.files}
 
     @classmethod
     def read(cls, out_dir: str | Path) -> Manifest:
         data = json.loads((Path(out_dir) / MANIFEST_FILE).read_text())
-        return cls(out_dir=Path(out_dir), **{**data, "as_of": dt.date.fromisoformat(data["as_of"])})
+        args = {**data["args"], "as_of": dt.date.fromisoformat(data["args"]["as_of"])}
+        return cls(out_dir=Path(out_dir), **args, row_counts=data["row_counts"], files=data["files"])
 
 
 def generate(out_dir: str | Path, accounts: int = 500, seed: int = 42, days: int = 120,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import Iterable, Iterator
 
@@ -41,6 +42,10 @@ def tables(metadata: sa.MetaData) -> dict[str, sa.Table]:
 
 
 class ProductDbWriter:
+    """Writes in a background thread: SQLite and the drivers release the GIL while they
+    store rows, so the other tools' records are drawn meanwhile. One chunk at most is in
+    flight, which bounds memory, and its errors surface at the next write or at close."""
+
     def __init__(self, url: str, outputs: wire.Outputs, base: CustomerBase):
         self._outputs = outputs
         self._base = base
@@ -49,20 +54,39 @@ class ProductDbWriter:
             # The file is rebuilt from scratch on every run: no journal to protect it.
             sa.event.listen(self._engine, "connect", _fast_sqlite)
         self._tables = tables(sa.MetaData())
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="product_db")
+        self._pending: Future | None = self._worker.submit(self._create_tables)
+
+    def write(self, chunk: Chunk) -> None:
+        self._collect()
+        self._pending = self._worker.submit(self._write_chunk, chunk)
+
+    def close(self) -> None:
+        try:
+            self._collect()
+        finally:
+            self._worker.shutdown()
+            self._engine.dispose()
+
+    def _collect(self) -> None:
+        if self._pending is not None:
+            counts, self._pending = self._pending.result(), None
+            for name, rows in counts.items():
+                self._outputs.count(f"product_db/{name}", rows)
+
+    def _create_tables(self) -> dict[str, int]:
         metadata = next(iter(self._tables.values())).metadata
         metadata.drop_all(self._engine)
         metadata.create_all(self._engine)
-        updated = wire.sql_datetimes([base.window.now - 400 * DAY])[0]
-        self._insert("plans", [(p.plan_id, p.name, p.seat_limit, p.monthly_price, updated) for p in PLANS])
+        updated = wire.sql_datetimes([self._base.window.now - 400 * DAY])[0]
+        plans = [(p.plan_id, p.name, p.seat_limit, p.monthly_price, updated) for p in PLANS]
+        return {"plans": self._insert("plans", plans)}
 
-    def write(self, chunk: Chunk) -> None:
-        self._insert("accounts", self._accounts(chunk))
-        self._insert("users", self._users(chunk))
-        self._insert("setup_steps", self._setup_steps(chunk))
-        self._insert("feature_usage_daily", self._usage(chunk))
-
-    def close(self) -> None:
-        self._engine.dispose()
+    def _write_chunk(self, chunk: Chunk) -> dict[str, int]:
+        return {"accounts": self._insert("accounts", self._accounts(chunk)),
+                "users": self._insert("users", self._users(chunk)),
+                "setup_steps": self._insert("setup_steps", self._setup_steps(chunk)),
+                "feature_usage_daily": self._insert("feature_usage_daily", self._usage(chunk))}
 
     def _accounts(self, chunk: Chunk) -> list[tuple]:
         base, rng, ids = self._base, chunk.rng("product_accounts"), chunk.accounts
@@ -131,7 +155,7 @@ class ProductDbWriter:
             yield from zip(account_ids[cc].tolist(), dates[dd].tolist(), features[ff].tolist(),
                            active[cc, dd, ff].tolist(), chunk.usage.events[cc, dd, ff].tolist())
 
-    def _insert(self, name: str, rows: Iterable[tuple]) -> None:
+    def _insert(self, name: str, rows: Iterable[tuple]) -> int:
         table = self._tables[name]
         total = 0
         rows = iter(rows)
@@ -142,7 +166,7 @@ class ProductDbWriter:
                     _copy(conn, table, batch)
                 else:
                     conn.exec_driver_sql(_insert_sql(conn, table), batch)
-        self._outputs.count(f"product_db/{name}", total)
+        return total
 
 
 def _with_default_driver(url: str) -> sa.URL:

@@ -30,7 +30,6 @@ EVENTS_PER_USER = {"session": 3.0, "dashboards": 6.0, "reports": 2.5, "alerts": 
 @dataclass(frozen=True)
 class Usage:
     level: np.ndarray  # (accounts, days) story multiplier of normal usage
-    existing_users: np.ndarray  # (accounts, days)
     dau: np.ndarray  # (accounts, days)
     active_users: np.ndarray  # (accounts, days, FEATURES); the session column is dau
     events: np.ndarray  # (accounts, days, FEATURES)
@@ -71,7 +70,7 @@ def simulate(base: CustomerBase, lo: int, hi: int, users: Users, rng: np.random.
             active[:, :, f] = rng.binomial(dau, p_feature)
     rates = np.array([EVENTS_PER_USER[f] for f in FEATURES])
     events = active + rng.poisson(active * (rates - 1.0))
-    return Usage(level=level, existing_users=existing, dau=dau, active_users=active, events=events)
+    return Usage(level=level, dau=dau, active_users=active, events=events)
 
 
 def last_active_day(usage: Usage, users: Users, lo: int) -> np.ndarray:

@@ -15,8 +15,8 @@ def test_cli_writes_a_data_set(tmp_path):
     result = _run("--out", str(tmp_path), "--accounts", "50", "--seed", "3", "--days", "42",
                   "--as-of", "2026-11-22")
     assert result.returncode == 0, result.stderr
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert (manifest["accounts"], manifest["seed"], manifest["days"], manifest["as_of"]) == (50, 3, 42, "2026-11-22")
+    args = json.loads((tmp_path / "manifest.json").read_text())["args"]
+    assert (args["accounts"], args["seed"], args["days"], args["as_of"]) == (50, 3, 42, "2026-11-22")
     assert "50 accounts" in result.stdout
 
 

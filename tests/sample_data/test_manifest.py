@@ -11,9 +11,9 @@ from tests.sample_data.conftest import ACCOUNTS, AS_OF, DAYS, SEED, file_objects
 
 
 def test_manifest_records_the_arguments(sample):
-    data = json.loads((sample.out / "manifest.json").read_text())
-    assert (data["accounts"], data["seed"], data["days"], data["as_of"]) == (ACCOUNTS, SEED, DAYS, AS_OF.isoformat())
-    assert data["product_db"] == "product.db"
+    args = json.loads((sample.out / "manifest.json").read_text())["args"]
+    assert args == {"accounts": ACCOUNTS, "seed": SEED, "days": DAYS, "as_of": AS_OF.isoformat(),
+                    "product_db": "product.db"}
     assert Manifest.read(sample.out) == sample.manifest
 
 
