@@ -77,7 +77,7 @@ def export_file_sensor(obj: SourceObject, partitions: dg.DynamicPartitionsDefini
         files = [f for f in karte_exports.folder().list_files() if pattern.fullmatch(f)]
         new = [f for f in files if f not in seen]
         if not new:
-            return dg.SkipReason(f"no new {obj.name} files ({len(files)} seen)")
+            return dg.SkipReason(f"no new {obj.name} files ({len(files)} in the folder, all seen)")
         return dg.SensorResult(
             run_requests=[dg.RunRequest(run_key=f"{obj.name}:{f}", partition_key=f) for f in new],
             dynamic_partitions_requests=[partitions.build_add_request(new)],
