@@ -9,7 +9,6 @@ computed from bad data. When a test fails, the rows it found (kept by
 and named in the check's result, e.g. the duplicated Salesforce Account Ids.
 """
 
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping

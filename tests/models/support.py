@@ -56,14 +56,23 @@ class BuiltWarehouse:
 
 
 def dbt(args: list[str], *, duckdb_path: Path, project_dir: Path = DBT_DIR, target_path: Path,
-        check: bool = True) -> subprocess.CompletedProcess:
-    """Run the dbt CLI of this environment against `duckdb_path`."""
+        check: bool = True, reuse_parse_of: BuiltWarehouse | None = None) -> subprocess.CompletedProcess:
+    """Run the dbt CLI of this environment against `duckdb_path`.
+
+    dbt runs in the warehouse file's folder with DUCKDB_PATH set to the bare file
+    name: every copy then has the same profile, so with `reuse_parse_of` a run
+    starts from the built warehouse's partial parse instead of parsing the whole
+    project again (dbt re-parses from scratch when the profile changes).
+    """
     executable = Path(sys.executable).with_name("dbt")
-    env = {**os.environ, "DUCKDB_PATH": str(duckdb_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "DUCKDB_PATH": duckdb_path.name, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if reuse_parse_of is not None:
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copy(reuse_parse_of.target_path / "partial_parse.msgpack", target_path)
     result = subprocess.run(
         [str(executable), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
          "--target-path", str(target_path)],
-        env=env, capture_output=True, text=True, cwd=project_dir)
+        env=env, capture_output=True, text=True, cwd=duckdb_path.parent)
     if check and result.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
     return result

@@ -1,0 +1,152 @@
+"""Benchmark: a full `dbt build` of the models and a one-day incremental run.
+
+Generates a customer base (default 10,000 accounts, 365 days of usage), loads
+its raw tables into a fresh DuckDB warehouse without HTTP, holding back the last
+day of product usage, and times
+
+1. a full `dbt build` (seeds, every model, every test) on the history, then
+2. the same `dbt build` after that last day of usage lands: the incremental
+   models (daily usage, daily signals, score history) add one day, the rest
+   (current-state marts) rebuild from them.
+
+Both runs use the same vars and profile, so the second one reuses dbt's partial
+parse like a scheduled run does. The slowest nodes of each run are listed from
+dbt's run_results.json.
+
+    .venv/bin/python bench/dbt_build.py                        # 10,000 accounts, 365 days
+    .venv/bin/python bench/dbt_build.py --accounts 500 --days 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cs_platform import settings  # noqa: E402
+from cs_platform.models.sample_warehouse import load_sample_data, write_raw  # noqa: E402
+from cs_platform.resources.warehouse import DuckDBWarehouse  # noqa: E402
+from cs_platform.sources import catalog  # noqa: E402
+
+USAGE = catalog.get("product_db", "feature_usage_daily")
+PAGE_VIEWS = catalog.get("google_analytics", "page_views_daily")
+CHUNK_ROWS = 2_000_000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 3, 2))
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where to put the sample and the warehouse (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the workdir afterwards")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dbt_bench_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    sample, warehouse_path = workdir / "sample", workdir / "warehouse.duckdb"
+    warehouse_path.unlink(missing_ok=True)
+    last_day = args.as_of - dt.timedelta(days=1)
+    try:
+        from cs_platform.sample_data import generate
+
+        started = time.perf_counter()
+        manifest = generate(sample, accounts=args.accounts, seed=args.seed, days=args.days, as_of=args.as_of)
+        print(f"generated {args.accounts:,} accounts x {args.days} days in {time.perf_counter() - started:.0f} s "
+              f"({manifest.row_counts['product_db/feature_usage_daily']:,} usage rows)")
+
+        started = time.perf_counter()
+        warehouse = DuckDBWarehouse(path=str(warehouse_path))
+        big = [USAGE, PAGE_VIEWS]
+        load_sample_data(sample, warehouse,
+                         objects=[o for o in catalog.SOURCE_OBJECTS.values() if o not in big])
+        held_back = load_usage(sample, warehouse, before=last_day)
+        load_page_views(sample, warehouse, manifest.files[f"{PAGE_VIEWS.tool}/{PAGE_VIEWS.name}"])
+        print(f"loaded the raw tables in {time.perf_counter() - started:.0f} s "
+              f"(usage of {last_day} held back: {len(held_back):,} rows)")
+
+        env = {**os.environ, "DUCKDB_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        target = workdir / "target"
+        dbt_vars = json.dumps({"as_of_date": args.as_of.isoformat()})
+
+        full_s = timed_build(env, target, dbt_vars, "full build")
+        write_raw(warehouse, USAGE, held_back, last_day.isoformat())  # the new day's partition lands
+        incremental_s = timed_build(env, target, dbt_vars, "one-day incremental run")
+
+        rows = warehouse.scalar("select count(*) from marts.health_score_history")
+        print()
+        print(f"accounts {args.accounts:,}, days {args.days}, score history rows {rows:,}")
+        print(f"full build:            {full_s:7.1f} s")
+        print(f"one-day incremental:   {incremental_s:7.1f} s  ({incremental_s / full_s:.0%} of the full build)")
+    finally:
+        if not args.keep and args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def timed_build(env: dict, target: Path, dbt_vars: str, label: str) -> float:
+    dbt = Path(sys.executable).with_name("dbt")
+    project = settings.DBT_PROJECT_DIR
+    started = time.perf_counter()
+    result = subprocess.run(
+        [str(dbt), "build", "--project-dir", str(project), "--profiles-dir", str(project),
+         "--target-path", str(target), "--vars", dbt_vars],
+        env=env, cwd=project, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{label} failed:\n{result.stdout[-5000:]}")
+    print(f"\n{label}: {elapsed:.1f} s wall; slowest nodes:")
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    for node in sorted(results, key=lambda r: r["execution_time"], reverse=True)[:6]:
+        print(f"  {node['execution_time']:6.1f} s  {node['unique_id'].split('.', 2)[-1]}")
+    return elapsed
+
+
+def load_usage(sample: Path, warehouse: DuckDBWarehouse, *, before: dt.date) -> pd.DataFrame:
+    """feature_usage_daily, cast column-wise (the per-record loader is too slow for
+    10^7 rows; the types written are the same). Returns the rows of `before`, held back."""
+    engine = sa.create_engine(f"sqlite:///{(sample / 'product.db').resolve()}")
+    held_back, first = [], True
+    try:
+        with engine.connect() as connection:
+            columns = ", ".join(USAGE.columns)
+            for chunk in pd.read_sql_query(sa.text(f"select {columns} from {USAGE.api_name}"), connection,
+                                           chunksize=CHUNK_ROWS):
+                chunk["usage_date"] = pd.to_datetime(chunk["usage_date"].str.slice(0, 10), format="%Y-%m-%d")
+                late = chunk["usage_date"].dt.date == before
+                held_back.append(chunk[late])
+                write_raw(warehouse, USAGE, chunk[~late], "bench", replace_all=first)
+                first = False
+    finally:
+        engine.dispose()
+    return pd.concat(held_back, ignore_index=True)
+
+
+def load_page_views(sample: Path, warehouse: DuckDBWarehouse, files: dict[str, int]) -> None:
+    first = True
+    for relpath in files:
+        for chunk in pd.read_json(sample / relpath, lines=True, chunksize=CHUNK_ROWS, dtype={"date": str}):
+            chunk["date"] = pd.to_datetime(chunk["date"], format="%Y%m%d")
+            write_raw(warehouse, PAGE_VIEWS, chunk, "bench", replace_all=first)
+            first = False
+
+
+if __name__ == "__main__":
+    main()

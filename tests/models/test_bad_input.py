@@ -1,0 +1,70 @@
+"""Bad raw data stops at the checks: a duplicated key or a null key in a raw table
+fails the dbt test on that raw asset - a blocking Dagster asset check whose result
+names the offending keys - and nothing downstream is rebuilt from it: not the
+marts, not the activation models, not a sync waiting on them."""
+
+import dagster as dg
+import pytest
+from dagster_dbt import DbtCliResource
+
+from cs_platform.models.assets import DbtBuildConfig, dbt_models
+from cs_platform.models.project import dbt_project
+from cs_platform.resources.warehouse import DuckDBWarehouse
+from tests.models.support import AS_OF
+
+DUPLICATED_ACCOUNT = "raw_salesforce.account"
+NULL_KEY_TABLE = "raw_freshdesk.tickets"
+
+
+@dg.asset(deps=[dg.AssetKey(["activation_salesforce_accounts"])])
+def downstream_sync() -> None:
+    """Stands in for a reverse-ETL sync: it must not run on bad data."""
+
+
+@pytest.fixture
+def bad_warehouse(built, tmp_path, monkeypatch):
+    path = built.copy_to(tmp_path / "bad")
+    monkeypatch.setenv("DUCKDB_PATH", str(path))
+    # dagster-dbt reuses partial parsing from here; this copy's profile differs anyway.
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    warehouse = DuckDBWarehouse(path=str(path))
+    duplicated = warehouse.scalar(f"select min(Id) from {DUPLICATED_ACCOUNT}")
+    warehouse.execute(f"insert into {DUPLICATED_ACCOUNT} select * from {DUPLICATED_ACCOUNT} where Id = ?",
+                      [duplicated])
+    subject = "Cannot export reports"
+    warehouse.execute(f"update {NULL_KEY_TABLE} set id = null, subject = ? "
+                      f"where id = (select min(id) from {NULL_KEY_TABLE})", [subject])
+    return warehouse, duplicated, subject
+
+
+def test_bad_keys_fail_blocking_checks_that_name_them_and_nothing_downstream_runs(bad_warehouse):
+    warehouse, duplicated, subject = bad_warehouse
+    before = warehouse.query("select * from marts.account_360 order by account_id")
+
+    result = dg.materialize(
+        [dbt_models, downstream_sync],
+        resources={"dbt": DbtCliResource(project_dir=dbt_project), "warehouse": warehouse},
+        run_config=dg.RunConfig({"dbt_models": DbtBuildConfig(as_of_date=AS_OF.isoformat())}),
+        raise_on_error=False,
+    )
+    assert not result.success
+
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    unique = checks[("raw/salesforce/account", "source_unique_raw_salesforce_account_Id")]
+    assert not unique.passed
+    assert duplicated in unique.description
+    assert duplicated in unique.metadata["offending_keys"].value
+    not_null = checks[("raw/freshdesk/tickets", "source_not_null_raw_freshdesk_tickets_id")]
+    assert not not_null.passed
+    assert "id=null" in not_null.description and subject in not_null.description
+
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    for model in ("stg_salesforce__accounts", "stg_freshdesk__tickets", "account_360", "health_score_history",
+                  "activation_salesforce_accounts", "activation_hubspot_companies",
+                  "activation_salesforce_renewal_risk_tasks", "downstream_sync"):
+        assert dg.AssetKey([model]) not in materialized, f"{model} was rebuilt from bad data"
+    # Models that do not read the bad tables still refresh.
+    assert dg.AssetKey(["stg_product_db__accounts"]) in materialized
+
+    after = warehouse.query("select * from marts.account_360 order by account_id")
+    assert after.equals(before), "the marts keep their last good state"

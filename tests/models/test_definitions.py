@@ -1,0 +1,99 @@
+"""How the dbt project appears in Dagster: keys, lineage from the raw assets,
+groups, owners, kinds, the warehouse pool, and which checks block."""
+
+import dagster as dg
+import pytest
+
+from cs_platform import settings
+from cs_platform.sources import catalog
+
+ACTIVATION_KEYS = {
+    dg.AssetKey(["activation_salesforce_accounts"]),
+    dg.AssetKey(["activation_hubspot_companies"]),
+    dg.AssetKey(["activation_salesforce_renewal_risk_tasks"]),
+}
+
+
+@pytest.fixture(scope="module")
+def dbt_models():
+    from cs_platform.models.assets import dbt_models
+
+    return dbt_models
+
+
+@pytest.fixture(scope="module")
+def specs(dbt_models):
+    return {spec.key: spec for spec in dbt_models.specs}
+
+
+def test_models_are_keyed_by_name_and_activation_models_exist(specs):
+    assert ACTIVATION_KEYS <= set(specs)
+    for key in ("account_360", "health_score_history", "renewal_list", "usage_anomalies", "setup_status",
+                "health_score_changes", "usage_health", "renewal_likelihood", "account_activities",
+                "csm_workload", "account_segments"):
+        assert dg.AssetKey([key]) in specs
+
+
+def test_every_raw_table_feeds_its_staging_model(specs):
+    raw_deps = {dep.asset_key for spec in specs.values() for dep in spec.deps
+                if dep.asset_key.path[0] == "raw"}
+    assert raw_deps == {dg.AssetKey(o.asset_key_path) for o in catalog.SOURCE_OBJECTS.values()}
+    assert [d.asset_key for d in specs[dg.AssetKey(["stg_salesforce__accounts"])].deps] == \
+        [dg.AssetKey(["raw", "salesforce", "account"])]
+
+
+def test_lineage_runs_from_raw_to_activation(specs):
+    def upstream(key, seen=None):
+        seen = set() if seen is None else seen
+        for dep in specs[key].deps if key in specs else []:
+            if dep.asset_key not in seen:
+                seen.add(dep.asset_key)
+                upstream(dep.asset_key, seen)
+        return seen
+
+    reached = upstream(dg.AssetKey(["activation_salesforce_accounts"]))
+    assert dg.AssetKey(["raw", "product_db", "feature_usage_daily"]) in reached
+    assert dg.AssetKey(["raw", "salesforce", "account"]) in reached
+    assert dg.AssetKey(["health_score_components"]) in reached
+
+
+def test_groups_owners_and_kinds(specs):
+    groups = {key.path[-1]: spec.group_name for key, spec in specs.items()}
+    assert groups["stg_product_db__accounts"] == "staging"
+    assert groups["int_account_signals_computed"] == "intermediate"
+    assert groups["account_360"] == "marts"
+    assert groups["health_score_components"] == "score_config"
+    assert {groups[k.path[-1]] for k in ACTIVATION_KEYS} == {"activation"}
+    assert set(groups.values()) == {"staging", "intermediate", "marts", "activation", "score_config"}
+    for spec in specs.values():
+        assert spec.owners == [settings.OWNER]
+        assert spec.kinds == {"dbt", settings.warehouse_kind()}
+
+
+def test_dbt_shares_the_warehouse_pool(dbt_models):
+    assert dbt_models.op.pool == settings.WAREHOUSE_POOL
+
+
+def test_key_tests_block_and_other_tests_warn(dbt_models):
+    checks = {(c.asset_key.to_user_string(), c.name): c for c in dbt_models.check_specs}
+    blocking = {name for name, check in checks.items() if check.blocking}
+    assert ("activation_salesforce_accounts", "unique_activation_salesforce_accounts_account_id") in blocking
+    assert ("activation_hubspot_companies", "not_null_activation_hubspot_companies_product_account_id") in blocking
+    assert ("account_360", "unique_account_360_account_id") in blocking
+    assert ("health_score_components", "assert_health_score_weights_sum_to_one") in blocking
+    # Tests on the raw tables are checks on the raw assets, and they block too.
+    assert ("raw/salesforce/account", "source_unique_raw_salesforce_account_Id") in blocking
+    assert ("raw/product_db/feature_usage_daily",
+            "source_unique_combination_of_columns_raw_product_db_feature_usage_daily_account_id__usage_date__feature_key") \
+        in blocking
+    warn_only = {name for name, check in checks.items() if not check.blocking}
+    assert ("account_360", "accepted_values_account_360_usage_health_band__green__yellow__red") in warn_only
+
+
+def test_definitions_load_with_the_platform_resources():
+    from cs_platform.models import defs
+
+    merged = dg.Definitions.merge(defs, dg.Definitions(resources={"warehouse": settings.resources_for()["warehouse"]}))
+    job = merged.resolve_job_def("dbt_build")
+    assert job is not None
+    assert {s.name for s in merged.schedules} == {"dbt_build_daily"}
