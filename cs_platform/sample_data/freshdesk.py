@@ -7,8 +7,6 @@ all resolved: an open one belongs to a story.
 
 from __future__ import annotations
 
-from itertools import count
-
 import numpy as np
 
 from cs_platform.sample_data import names, wire
@@ -39,8 +37,8 @@ class FreshdeskWriter:
         self._companies = outputs.jsonl("freshdesk/companies", "freshdesk/companies.jsonl")
         self._tickets = outputs.jsonl("freshdesk/tickets", "freshdesk/tickets.jsonl")
         self._ratings = outputs.jsonl("freshdesk/satisfaction_ratings", "freshdesk/satisfaction_ratings.jsonl")
-        self._ticket_ids = count(1)
-        self._rating_ids = count(RATING_ID_BASE + 1)
+        self._next_ticket_id = 1  # Freshdesk numbers tickets 1, 2, ... per helpdesk
+        self._next_rating_id = RATING_ID_BASE + 1
 
     def write(self, chunk: Chunk) -> None:
         base, window, rng = self._base, self._base.window, chunk.rng("freshdesk")
@@ -95,26 +93,27 @@ class FreshdeskWriter:
         user_created = chunk.users.created[chunk.users.offsets[local] + rank]
         rank = np.where(user_created < created, rank, 0)
         order = np.lexsort((created, local))
-        return {"account": account[order], "rank": rank[order], "created": created[order],
+        first_id, self._next_ticket_id = self._next_ticket_id, self._next_ticket_id + len(order)
+        return {"id": np.arange(first_id, self._next_ticket_id), "account": account[order], "rank": rank[order], "created": created[order],
                 "kind": kind[order], "priority": priority[order], "status": status[order],
                 "updated": updated[order], "resolved_at": resolved_at[order], "resolved": resolved[order],
-                "escalated": escalated[order], "pick": rng.integers(0, 1000, size=len(local)),
+                "escalated": escalated[order], "subject": rng.integers(0, 1000, size=len(local)),
+                "tag": rng.integers(0, 5 * len(names.TICKET_TAGS), size=len(local)),  # one in five tagged
                 "urgent": np.arange(len(local))[order] >= len(local) - len(urgent)}
 
     def _write_tickets(self, chunk: Chunk, t: dict[str, np.ndarray]) -> None:
-        t["id"] = np.array([next(self._ticket_ids) for _ in range(len(t["account"]))], dtype=np.int64)
         due = t["created"] + DUE_HOURS[t["priority"] - 1] * HOUR
         first_response = t["created"] + FIRST_RESPONSE_HOURS[t["priority"] - 1] * HOUR
         created_s, updated_s = wire.iso_z(t["created"]), wire.iso_z(t["updated"])
         due_s, first_s = wire.iso_z(due), wire.iso_z(first_response)
         records = []
-        for k, (a, pick) in enumerate(zip(t["account"].tolist(), t["pick"].tolist())):
+        for k, (a, pick, tag) in enumerate(zip(t["account"].tolist(), t["subject"].tolist(), t["tag"].tolist())):
             kind = TYPES[t["kind"][k]]
             if t["urgent"][k]:
                 subject = names.ESCALATION_SUBJECTS[pick % len(names.ESCALATION_SUBJECTS)]
             else:
                 subject = names.TICKET_SUBJECTS[kind][pick % len(names.TICKET_SUBJECTS[kind])]
-            tags = [names.TICKET_TAGS[pick % len(names.TICKET_TAGS)]] if pick < 200 else []
+            tags = [names.TICKET_TAGS[tag]] if tag < len(names.TICKET_TAGS) else []
             if t["escalated"][k]:
                 tags.append("escalation")
             records.append({
@@ -136,8 +135,9 @@ class FreshdeskWriter:
                           np.where(roll > 1 - 0.25 * (1 - engagement), UNHAPPY, NEUTRAL))
         with_feedback = rng.random(len(rated)) < 0.3
         at_s = wire.iso_z(at[rated])
+        first_id, self._next_rating_id = self._next_rating_id, self._next_rating_id + len(rated)
         self._ratings.write([
-            {"id": next(self._rating_ids), "survey_id": SURVEY_ID, "ticket_id": int(t["id"][k]),
+            {"id": first_id + j, "survey_id": SURVEY_ID, "ticket_id": int(t["id"][k]),
              "user_id": _requester_id(int(t["account"][k]), int(t["rank"][k])),
              "ratings": {"default_question": int(r)},
              "feedback": FEEDBACK[int(r)] if with_feedback[j] else None,

@@ -202,13 +202,15 @@ class SalesforceWriter:
         owner = np.where(rng.random(len(at)) < 0.9, base.owner[account],
                          rng.integers(0, len(base.csms) - 1, size=len(at)))
         is_event = rng.random(len(at)) < EVENT_SHARE
-        pick = rng.integers(0, 1000, size=len(at))
+        subject = rng.integers(0, 1000, size=len(at))
+        description = rng.integers(0, len(names.TASK_DESCRIPTIONS), size=len(at))
+        high_priority = rng.random(len(at)) < 0.1
         edited = at + rng.integers(0, 2 * HOUR, size=len(at))
 
         tasks, events = [], []
         day_s = wire.iso_dates(at // DAY)
         at_s, edited_s = wire.salesforce_datetimes(at), wire.salesforce_datetimes(edited)
-        meeting_end = at + np.where(pick % 2 == 0, 30, 60) * 60
+        meeting_end = at + rng.choice([30 * 60, HOUR], size=len(at))
         end_s = wire.salesforce_datetimes(meeting_end)
         event_stamp_s = wire.salesforce_datetimes(meeting_end + edited - at)
         for k, a in enumerate(account.tolist()):
@@ -216,13 +218,13 @@ class SalesforceWriter:
                       "OwnerId": self._user_ids[owner[k]]}
             if is_event[k]:
                 events.append({"Id": self._serial_of("00U"), **common,
-                               "Subject": names.EVENT_SUBJECTS[pick[k] % len(names.EVENT_SUBJECTS)],
+                               "Subject": names.EVENT_SUBJECTS[subject[k] % len(names.EVENT_SUBJECTS)],
                                "Type": "Meeting", "StartDateTime": at_s[k], "EndDateTime": end_s[k],
                                "SystemModstamp": event_stamp_s[k], "IsDeleted": False})
             else:
-                subject, kind = names.TASK_KINDS[pick[k] % len(names.TASK_KINDS)]
-                tasks.append(self._task(common, subject, kind, "Completed", "High" if pick[k] < 100 else "Normal",
-                                        day_s[k], names.TASK_DESCRIPTIONS[pick[k] % len(names.TASK_DESCRIPTIONS)],
+                title, kind = names.TASK_KINDS[subject[k] % len(names.TASK_KINDS)]
+                tasks.append(self._task(common, title, kind, "Completed", "High" if high_priority[k] else "Normal",
+                                        day_s[k], names.TASK_DESCRIPTIONS[description[k]],
                                         at_s[k], edited_s[k]))
         tasks.extend(self._open_todos(chunk, ids, quiet, rng))
         self._files["task"].write(self._ids_assigned("00T", tasks))
