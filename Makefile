@@ -8,6 +8,8 @@ INSTALLED := $(VENV)/.installed
 MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -not -path 'dbt/target/*' 2>/dev/null)
 
+# The venv's tools (dagster, dbt) first, as if it were activated.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 

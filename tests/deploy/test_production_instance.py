@@ -49,7 +49,7 @@ def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, t
     from cs_platform.resources.product_db import ProductDBResource
     from cs_platform.resources.warehouse import DuckDBWarehouse
 
-    generate(tmp_path / "sample", accounts=20, seed=7, days=14)
+    generate(tmp_path / "sample", accounts=50, seed=7, days=42)
     plans = defs.resolve_assets_def(dg.AssetKey(["raw", "product_db", "plans"]))
     warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
 
