@@ -27,7 +27,11 @@ def _check_value(obj: catalog.SourceObject, column: str, value) -> None:
     if obj.tool == "karte":  # CSV: everything is text, empty for null
         if value == "":
             return
-        value = {"integer": int, "boolean": {"true": True, "false": False}.__getitem__}.get(logical, str)(value)
+        if logical == "integer":
+            value = int(value)
+        elif logical == "boolean":
+            assert value in ("true", "false"), where
+            return
     if value is None:
         assert column not in obj.primary_key, where
         return
