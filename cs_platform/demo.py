@@ -61,7 +61,11 @@ def start_sandbox(data: Path) -> subprocess.Popen:
     endpoints = data / "sandbox" / "endpoints.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "cs_platform.sandbox", "--data", str(data / "sample"),
-         "--state", str(data / "sandbox")],
+         "--state", str(data / "sandbox"),
+         # Any free ports: the platform reads them from endpoints.json, and a second
+         # sandbox (a test run, `make sandbox`) can run beside the demo.
+         *[arg for api in ("salesforce", "hubspot", "freshdesk", "airtable", "google-analytics", "slack")
+           for arg in (f"--{api}-port", "0")]],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + SANDBOX_START_TIMEOUT_S
     while not endpoints.exists():
