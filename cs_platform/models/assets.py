@@ -104,7 +104,8 @@ def with_failing_rows(check: dg.AssetCheckResult, manifest: Mapping[str, Any], w
             rows = warehouse.query(f"select * from {relation} limit {FAILING_ROWS_SHOWN}")
         except Exception as exc:  # the check still fails; only the detail is missing
             log.warning(f"could not read the failing rows of {check.check_name} from {relation}: {exc}")
-    keys = offending_keys(rows, key_columns_for(test, manifest)) if not rows.empty else []
+    tested_column = (test or {}).get("column_name")
+    keys = offending_keys(rows, key_columns_for(test, manifest), tested_column) if not rows.empty else []
     description = f"dbt test `{check.check_name}` failed"
     if count is not None:
         description += f": {count} failing row(s)"
@@ -159,21 +160,25 @@ def key_columns_for(test: Mapping[str, Any] | None, manifest: Mapping[str, Any])
     return list((parent.get("meta") or parent.get("config", {}).get("meta") or {}).get("primary_key") or [])
 
 
-def offending_keys(rows: pd.DataFrame, key_columns: list[str]) -> list[str]:
-    """One label per failing row: its key columns (`Id=001...`), or for a row whose
-    key is itself null, a few of its other fields so the record can be found."""
+def offending_keys(rows: pd.DataFrame, key_columns: list[str], tested_column: str | None = None) -> list[str]:
+    """One label per failing row: its key columns (`Id=001...`, with how many rows
+    share a duplicated key), or for a row whose key is itself null, a few of its
+    other fields so the record can be found."""
     by_lower = {c.lower(): c for c in rows.columns}
     present = [by_lower[k.lower()] for k in key_columns if k.lower() in by_lower]
     labels = []
     for _, row in rows.iterrows():
         values = {c: row[c] for c in present}
         if present == ["unique_field"]:
-            labels.append(_show(row["unique_field"]))
+            label = f"{tested_column or 'key'}={_show(row['unique_field'])}"
+            labels.append(label + (f" ({row['n_records']} rows)" if "n_records" in rows.columns else ""))
             continue
         if not values or all(_is_null(v) for v in values.values()):
-            others = [c for c in rows.columns if c not in present and not c.startswith("_") and not _is_null(row[c])]
+            others = [c for c in rows.columns if c not in present and c != "n_records"
+                      and not c.startswith("_") and not _is_null(row[c])]
             values.update({c: row[c] for c in others[:3]})
-        labels.append(", ".join(f"{c}={_show(v)}" for c, v in values.items()))
+        label = ", ".join(f"{c}={_show(v)}" for c, v in values.items())
+        labels.append(label + (f" ({row['n_records']} rows)" if "n_records" in rows.columns else ""))
     return labels
 
 

@@ -53,7 +53,7 @@ def test_bad_keys_fail_blocking_checks_that_name_them_and_nothing_downstream_run
     unique = checks[("raw/salesforce/account", "source_unique_raw_salesforce_account_Id")]
     assert not unique.passed
     assert duplicated in unique.description
-    assert duplicated in unique.metadata["offending_keys"].value
+    assert f"Id={duplicated} (2 rows)" in unique.metadata["offending_keys"].value
     not_null = checks[("raw/freshdesk/tickets", "source_not_null_raw_freshdesk_tickets_id")]
     assert not not_null.passed
     assert "id=null" in not_null.description and subject in not_null.description
