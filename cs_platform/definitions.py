@@ -6,13 +6,18 @@ switch in `cs_platform.settings`.
 
 import dagster as dg
 
-from cs_platform import activation, alerts, models, settings
-from cs_platform.sources.definitions import defs as source_defs
+from cs_platform import settings
+
+# First, so that missing production settings stop the load with one clear message.
+resources = settings.resources_for()
+
+from cs_platform import activation, alerts, models  # noqa: E402
+from cs_platform.sources.definitions import defs as source_defs  # noqa: E402
 
 defs = dg.Definitions.merge(
     source_defs,
     models.defs,
     activation.defs,
     alerts.defs,
-    dg.Definitions(resources=settings.resources_for()),
+    dg.Definitions(resources=resources),
 )

@@ -1,5 +1,9 @@
 """The models stage's Definitions: the dbt assets, a daily dbt build, the dbt resource."""
 
+import shutil
+import sys
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -16,9 +20,14 @@ dbt_build_daily = dg.ScheduleDefinition(
     name="dbt_build_daily", job=dbt_build_job, cron_schedule="30 5 * * *",
     default_status=settings.schedule_default_status())
 
+# The dbt installed beside this Python (the venv's, the image's), whether or not
+# that environment's bin folder is on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() \
+    else (shutil.which("dbt") or "dbt")
+
 defs = dg.Definitions(
     assets=[dbt_models],
     jobs=[dbt_build_job],
     schedules=[dbt_build_daily],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+    resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
 )

@@ -44,13 +44,13 @@ def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, t
                        "DAGSTER_PG_DB": throwaway_pg_database}.items():
         monkeypatch.setenv(key, value)
 
-    from cs_platform.sample_data import generate
-    from cs_platform.definitions import defs
     from cs_platform.resources.product_db import ProductDBResource
     from cs_platform.resources.warehouse import DuckDBWarehouse
+    from cs_platform.sample_data import generate
+    from cs_platform.sources.product_db import table_assets
 
     generate(tmp_path / "sample", accounts=50, seed=7, days=42)
-    plans = defs.resolve_assets_def(dg.AssetKey(["raw", "product_db", "plans"]))
+    (plans,) = [a for a in table_assets if a.key == dg.AssetKey(["raw", "product_db", "plans"])]
     warehouse = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
