@@ -14,7 +14,7 @@ from cs_platform.resources.google_analytics import GoogleAnalyticsResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.loading import raw_asset_kwargs
-from cs_platform.sources.product_db import daily_partitions, load_days
+from cs_platform.sources.partitions import daily_partitions, load_days
 
 PAGE_VIEWS = catalog.get("google_analytics", "page_views_daily")
 # GA4 API names; the raw column is the name with ":" as "_" (customEvent:account_id).

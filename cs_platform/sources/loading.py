@@ -310,3 +310,12 @@ def raw_asset_kwargs(obj: SourceObject) -> dict:
         "pool": settings.WAREHOUSE_POOL,
         "check_specs": raw_check_specs(obj),
     }
+
+
+def warehouse_cursor(warehouse: Warehouse, obj: SourceObject) -> datetime | None:
+    """The latest cursor value already loaded (naive UTC), None before the first load."""
+    if warehouse.columns(obj.table) is None:
+        return None
+    # Catalog cursor names are plain identifiers, valid unquoted on DuckDB and BigQuery.
+    latest = warehouse.scalar(f"select max({obj.cursor}) from {warehouse.table_ref(obj.table)}")
+    return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()

@@ -4,11 +4,8 @@ The tables with an `updated_at` cursor are read incrementally: the cursor is the
 latest value already in the warehouse (nothing to lose or to keep in step
 elsewhere), the first load is full, and rows are upserted by key. Daily usage is
 partitioned by day; a run over a range of days is one query and one atomic write.
-
-This module also holds the daily-partition machinery that GA4 shares.
 """
 
-from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -19,36 +16,8 @@ from cs_platform.resources.product_db import ProductDBResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.loading import load, raw_asset_kwargs
-
-# ----------------------------------------------------------- daily partitions (shared with GA4)
-
-PARTITIONS_START = "2025-01-01"
-
-# Fetch the rows of the days [start, end): end is exclusive.
-FetchDays = Callable[[date, date], Iterable[Mapping] | pd.DataFrame]
-
-
-def daily_partitions(*, include_today: bool) -> dg.DailyPartitionsDefinition:
-    """Days from PARTITIONS_START; `include_today` adds today's partial day as a
-    partition (for sources an hourly run can refresh during the day)."""
-    return dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1 if include_today else 0)
-
-
-def load_days(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, obj: SourceObject, fetch: FetchDays
-) -> dg.MaterializeResult:
-    """Load the run's day or range of days (a single-run backfill): one fetch for the
-    whole window, one write replacing exactly those days, so re-running a day
-    leaves the same rows."""
-    window = context.partition_time_window
-    days = context.partition_keys
-    load_id = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
-    records = fetch(window.start.date(), window.end.date())
-    return load(context, warehouse, obj, records, load_id=load_id,
-                replace_where=(obj.partition_column, days),
-                extra_metadata={"days": len(days), "first_day": days[0], "last_day": days[-1]})
-
+from cs_platform.sources.loading import load, raw_asset_kwargs, warehouse_cursor
+from cs_platform.sources.partitions import daily_partitions, load_days
 
 # ----------------------------------------------------------- incremental tables
 
@@ -58,15 +27,6 @@ USAGE = catalog.get("product_db", "feature_usage_daily")
 # Loaded hourly: warn after one missed run, fail after two.
 HOURLY_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=2, minutes=30), warn_window=timedelta(hours=1, minutes=30))
-
-
-def warehouse_cursor(warehouse: Warehouse, obj: SourceObject) -> datetime | None:
-    """The latest cursor value already loaded (naive UTC), None before the first load."""
-    if warehouse.columns(obj.table) is None:
-        return None
-    # Catalog cursor names are plain identifiers, valid unquoted on DuckDB and BigQuery.
-    latest = warehouse.scalar(f"select max({obj.cursor}) from {warehouse.table_ref(obj.table)}")
-    return None if latest is None or pd.isna(latest) else pd.Timestamp(latest).to_pydatetime()
 
 
 def _read(product_db: ProductDBResource, obj: SourceObject, **query) -> pd.DataFrame:

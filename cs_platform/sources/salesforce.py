@@ -23,8 +23,7 @@ from cs_platform.resources.salesforce import SalesforceResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.loading import parse_timestamp, flatten, load, raw_asset_kwargs
-from cs_platform.sources.product_db import warehouse_cursor
+from cs_platform.sources.loading import flatten, load, parse_timestamp, raw_asset_kwargs, warehouse_cursor
 
 # ----------------------------------------------------------- shared by the API sources
 
