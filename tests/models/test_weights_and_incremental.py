@@ -24,6 +24,11 @@ def copy_project(destination):
     return destination
 
 
+def weights_in(project) -> dict[str, float]:
+    path = project / "seeds" / "health_score_components.csv"
+    return {row["component_name"]: float(row["weight"]) for row in csv.DictReader(io.StringIO(path.read_text()))}
+
+
 def set_weights(project, weights: dict[str, float]) -> None:
     path = project / "seeds" / "health_score_components.csv"
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
@@ -57,8 +62,9 @@ def test_a_weight_change_in_the_seed_changes_the_scores_accordingly(built, tmp_p
     rebuild = ["build", "--select", "health_score_components", "health_score_history", "--full-refresh",
                *vars_arg()]
 
+    shipped = weights_in(project)
     # A mis-edit (weights summing to 1.1) fails the blocking test; history is not touched.
-    set_weights(project, {"active_user_ratio": 0.4})
+    set_weights(project, {"active_user_ratio": round(shipped["active_user_ratio"] + 0.1, 4)})
     refused = dbt(rebuild, duckdb_path=warehouse, project_dir=project, target_path=target, check=False,
                   reuse_parse_of=built)
     assert refused.returncode != 0
@@ -67,13 +73,15 @@ def test_a_weight_change_in_the_seed_changes_the_scores_accordingly(built, tmp_p
     pd.testing.assert_frame_equal(latest_scores(query), before)
 
     # Move 0.2 of weight from active users to key-feature adoption.
-    weights = {"active_user_ratio": 0.1, "key_feature_adoption": 0.4}
+    moved = min(0.2, shipped["active_user_ratio"])
+    weights = {"active_user_ratio": round(shipped["active_user_ratio"] - moved, 4),
+               "key_feature_adoption": round(shipped["key_feature_adoption"] + moved, 4)}
     set_weights(project, weights)
     dbt(rebuild, duckdb_path=warehouse, project_dir=project, target_path=target)
     after = latest_scores(query)
 
     seed = dict(zip(*query("select component_name, weight from seeds.health_score_components").values.T))
-    assert seed["active_user_ratio"] == 0.1 and seed["key_feature_adoption"] == 0.4
+    assert {c: seed[c] for c in weights} == weights
     for (_, old), (_, new) in zip(before.iterrows(), after.iterrows()):
         present = [c for c in USAGE if pd.notna(new[f"{c}_score"])]
         expected = sum(seed[c] * new[f"{c}_score"] for c in present) / sum(seed[c] for c in present)
