@@ -1,15 +1,11 @@
 """The models stage's Definitions: the dbt assets, a daily dbt build, the dbt resource."""
 
-import shutil
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from cs_platform import settings
 from cs_platform.models.assets import dbt_models
-from cs_platform.models.project import dbt_project
+from cs_platform.models.project import DBT_EXECUTABLE, dbt_project
 
 # The whole dbt project once a day. Raw tables load more often; the models are
 # rebuilt from whatever has landed by then (the incremental ones add only new days).
@@ -19,11 +15,6 @@ dbt_build_job = dg.define_asset_job(
 dbt_build_daily = dg.ScheduleDefinition(
     name="dbt_build_daily", job=dbt_build_job, cron_schedule="30 5 * * *",
     default_status=settings.schedule_default_status())
-
-# The dbt installed beside this Python (the venv's, the image's), whether or not
-# that environment's bin folder is on PATH.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() \
-    else (shutil.which("dbt") or "dbt")
 
 defs = dg.Definitions(
     assets=[dbt_models],

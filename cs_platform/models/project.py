@@ -9,10 +9,19 @@ on load (`prepare_if_dev`), so edits to models show up without a separate step.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
 
 from cs_platform import settings
+
+
+# The dbt installed beside this Python (the venv's, the image's), whether or not
+# that environment's bin folder is on PATH.
+_BESIDE_PYTHON = Path(sys.executable).parent / "dbt"
+DBT_EXECUTABLE = str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else (shutil.which("dbt") or "dbt")
 
 
 def dbt_environment() -> None:
@@ -43,7 +52,8 @@ def require_manifest() -> None:
 
 
 def prepare() -> None:
-    """Write the manifest (`dbt parse`) into dbt/target; the Makefile runs this
-    before tests, the demo and any `dagster asset materialize`."""
-    dbt_project.preparer.prepare(dbt_project)
+    """Write the manifest (`dbt parse`) into dbt/target, as the Makefile's manifest
+    step does, before tests, the demo or any `dagster asset materialize`."""
+    DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE) \
+        .cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
     print(f"dbt manifest ready: {dbt_project.manifest_path}")
