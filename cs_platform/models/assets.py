@@ -63,11 +63,16 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                config: DbtBuildConfig):
     invocation = dbt.cli(build_args(config), context=context, raise_on_error=False)
     failed_checks: list[dg.AssetCheckResult] = []
+    outputs: list[dg.Output] = []
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult) and not event.passed:
             failed_checks.append(event)  # reported below, once dbt has released the warehouse
             continue
+        if isinstance(event, dg.Output):
+            outputs.append(event)  # row counts are added below, for the same reason
+            continue
         yield event
+    yield from with_row_counts(outputs, invocation.manifest, warehouse, context.log)
 
     # This run's own manifest: its relation names (e.g. the DuckDB file's catalog)
     # are those of the warehouse the tests just ran against.
@@ -88,6 +93,32 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                         + "\n".join(f"- {line}" for line in errors),
             metadata={"failed_checks": len(failed_checks)},
         )
+
+
+def with_row_counts(outputs: list[dg.Output], manifest: Mapping[str, Any], warehouse: Warehouse,
+                    log) -> list[dg.Output]:
+    """Each built model's output with its row count (`dagster/row_count`), read in
+    one query after dbt has exited (DuckDB admits one process at a time)."""
+    relations = {}
+    for output in outputs:
+        unique_id = getattr(output.metadata.get("unique_id"), "value", None)
+        relation = manifest.get("nodes", {}).get(unique_id, {}).get("relation_name")
+        if relation:
+            relations[output.output_name] = relation
+    counts: dict[str, int] = {}
+    if relations:
+        sql = " union all ".join(f"select '{name}' as output_name, count(*) as n from {relation}"
+                                 for name, relation in relations.items())
+        try:
+            counts = dict(warehouse.query(sql).itertuples(index=False, name=None))
+        except Exception as exc:  # a model dbt skipped has no relation; counts are a nicety
+            log.warning(f"could not count the rows of the dbt models: {exc}")
+    return [
+        dg.Output(value=o.value, output_name=o.output_name, data_version=o.data_version, tags=o.tags,
+                  metadata={**o.metadata, **({"dagster/row_count": int(counts[o.output_name])}
+                                             if o.output_name in counts else {})})
+        for o in outputs
+    ]
 
 
 def with_failing_rows(check: dg.AssetCheckResult, manifest: Mapping[str, Any], warehouse: Warehouse,
