@@ -11,7 +11,7 @@ COPY dbt ./dbt
 RUN pip install .
 
 # Prepare the dbt manifest at build time (DESIGN: never parse dbt on import).
-RUN dbt parse --project-dir dbt --profiles-dir dbt --target local
+RUN python -m cs_platform.models
 
 COPY deploy/dagster.prod.yaml ${DAGSTER_HOME}/dagster.yaml
 COPY deploy/workspace.prod.yaml ${DAGSTER_HOME}/workspace.yaml
