@@ -89,10 +89,24 @@ def _cast(series: pd.Series, logical_type: str) -> pd.Series:
                    "False": False, 1: True, 0: False, "1": True, "0": False}
         return series.map(lambda v: mapping.get(v, pd.NA), na_action="ignore").astype("boolean")
     if logical_type == "timestamp":
-        return series.map(parse_timestamp, na_action="ignore").astype("datetime64[us]")
+        return _cast_timestamps(series)
     if logical_type == "date":
         return series.map(_parse_date, na_action="ignore").astype("datetime64[us]").dt.normalize()
     raise ValueError(f"unknown logical type {logical_type!r}")
+
+
+def _cast_timestamps(series: pd.Series) -> pd.Series:
+    """Vectorised for the common case (ISO 8601 text, or values already datetimes);
+    per value for the rest (epoch milliseconds, odd formats), so both agree."""
+    text = series.map(lambda v: v if isinstance(v, str) and not v.isdigit() else None, na_action="ignore")
+    fast = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+    fast = fast.dt.tz_convert(None).astype("datetime64[us]")
+    rest = series.notna() & fast.isna()
+    if rest.any():
+        fast = fast.astype("object")
+        fast[rest] = series[rest].map(parse_timestamp)
+        fast = fast.astype("datetime64[us]")
+    return fast
 
 
 def parse_timestamp(v):
