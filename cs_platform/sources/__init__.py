@@ -1,4 +1,4 @@
-"""Stage 1, sources: each tool's raw objects as assets `raw/<tool>/<object>`.
+"""Stages 1-2, sources -> raw: each tool's raw objects as assets `raw/<tool>/<object>`.
 
 One module per tool, each exposing `defs` (assets, checks, jobs, schedules,
 sensors); `cs_platform.sources.definitions` merges them. `catalog.py` is the
