@@ -11,37 +11,23 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import dagster as dg
 import psycopg2
-import pytest
+
+from tests.conftest import PG_SERVER as PG
 
 ROOT = Path(__file__).resolve().parents[2]
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 
-@pytest.fixture
-def throwaway_pg_database():
-    name = f"cs_dagster_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(dbname="postgres", **PG)
-    admin.autocommit = True
-    admin.cursor().execute(f'create database "{name}"')
-    try:
-        yield name
-    finally:
-        admin.cursor().execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
-
-
-def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, throwaway_pg_database):
+def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, postgres_database):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.prod.yaml", home / "dagster.yaml")
     for key, value in {"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]),
                        "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": "",
-                       "DAGSTER_PG_DB": throwaway_pg_database}.items():
+                       "DAGSTER_PG_DB": postgres_database}.items():
         monkeypatch.setenv(key, value)
 
     from cs_platform.resources.product_db import ProductDBResource
@@ -65,7 +51,7 @@ def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, t
         assert event is not None and event.run_id == result.run_id
 
     # The run and its events are in PostgreSQL, not in a local file.
-    with psycopg2.connect(dbname=throwaway_pg_database, **PG) as con, con.cursor() as cur:
+    with psycopg2.connect(dbname=postgres_database, **PG) as con, con.cursor() as cur:
         cur.execute("select count(*) from runs where run_id = %s", (result.run_id,))
         assert cur.fetchone()[0] == 1
         cur.execute("select count(*) from event_logs where run_id = %s", (result.run_id,))

@@ -1,35 +1,16 @@
 """The product tables load into a real PostgreSQL server through --product-db-url."""
 
 import datetime as dt
-import uuid
-
-import psycopg2
 import pytest
 import sqlalchemy as sa
 
 from cs_platform.sample_data import generate
 from cs_platform.sources import catalog
-
-SERVER = dict(host="127.0.0.1", port=5432, user="postgres")
-
+from tests.conftest import postgres_url
 
 @pytest.fixture
-def database():
-    """A throwaway database, dropped afterwards."""
-    name = f"cs_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=3, **SERVER)
-    except psycopg2.OperationalError as error:
-        pytest.skip(f"no PostgreSQL at {SERVER['host']}:{SERVER['port']}: {error}")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql://{SERVER['user']}@{SERVER['host']}:{SERVER['port']}/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+def database(postgres_database):
+    return postgres_url(postgres_database)
 
 
 def test_product_tables_load_into_postgresql(tmp_path, database):

@@ -1,6 +1,5 @@
 """Product DB loaders against the generated database: SQLite, and the real PostgreSQL."""
 
-import uuid
 
 import dagster as dg
 import pandas as pd
@@ -11,6 +10,7 @@ from cs_platform.resources.product_db import ProductDBResource
 from cs_platform.sample_data import generate
 from cs_platform.sources import catalog
 from cs_platform.sources.product_db import feature_usage_daily, table_assets, usage_hourly
+from tests.conftest import postgres_url as pg_url
 
 USAGE = catalog.get("product_db", "feature_usage_daily")
 ACCOUNTS_OBJ = catalog.get("product_db", "accounts")
@@ -37,24 +37,8 @@ def test_every_table_matches_the_generated_counts(materialize, product_db_url, s
 
 
 @pytest.fixture
-def postgres_url():
-    """A throwaway database on the local PostgreSQL (trust auth), dropped afterwards."""
-    import psycopg2
-
-    name = f"cs_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
-    except psycopg2.OperationalError as error:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 ({error})")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f'create database "{name}"')
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
+def postgres_url(postgres_database):
+    return pg_url(postgres_database, driver="psycopg2")
 
 
 def test_postgresql_loads_the_same_rows(materialize, postgres_url, source_data, tmp_path, data_days):
