@@ -125,8 +125,9 @@ def materialize_everything(defs: dg.Definitions, instance: dg.DagsterInstance, a
                 if graph.get(k).is_materializable]
         partition_keys = partitions_def.get_partition_keys(current_time=now)
         job_for(f"history_{i}", keys).execute_in_process(
-            instance=instance, run_config=QUIET, tags={"dagster/asset_partition_range_start": partition_keys[0],
-                                     "dagster/asset_partition_range_end": partition_keys[-1]})
+            instance=instance, run_config=QUIET,
+            tags={"dagster/asset_partition_range_start": partition_keys[0],
+                  "dagster/asset_partition_range_end": partition_keys[-1]})
         built.extend(keys)
 
     for sensor in export_sensors:
