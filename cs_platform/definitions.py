@@ -11,11 +11,12 @@ from cs_platform import settings
 # First, so that missing production settings stop the load with one clear message.
 resources = settings.resources_for()
 
+# Modules, not their `defs`: Dagster refuses a module with two Definitions at top level.
 from cs_platform import activation, alerts, models  # noqa: E402
-from cs_platform.sources.definitions import defs as source_defs  # noqa: E402
+from cs_platform.sources import definitions as sources  # noqa: E402
 
 defs = dg.Definitions.merge(
-    source_defs,
+    sources.defs,
     models.defs,
     activation.defs,
     alerts.defs,

@@ -86,3 +86,16 @@ def test_user_code_server_command_serves_the_code_location(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_workspace_loads_as_the_webserver_and_daemon_load_it(tmp_path):
+    """`dagster definitions validate` loads the code location the way `dagster dev`,
+    the webserver and the daemon do (one Definitions at module scope, every
+    resource and schedule valid) — what a bare import does not check."""
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CS_PLATFORM_ENV": "local",
+           "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run([str(bin_dir / "dagster"), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
+                          env=env, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "All code locations passed validation" in proc.stdout + proc.stderr
