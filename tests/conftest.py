@@ -29,3 +29,12 @@ def postgres_database() -> str:
 def postgres_url(database: str, driver: str = "") -> str:
     scheme = f"postgresql+{driver}" if driver else "postgresql"
     return f"{scheme}://{PG_SERVER['user']}@{PG_SERVER['host']}:{PG_SERVER['port']}/{database}"
+
+
+def point_at_sandbox(sandbox, monkeypatch):
+    """A clean sandbox (data reloaded, calls, writes and faults cleared) whose URLs
+    and credentials the platform's settings read from the environment."""
+    sandbox.reset()
+    for name, value in sandbox.env().items():
+        monkeypatch.setenv(name, value)
+    return sandbox

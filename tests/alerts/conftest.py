@@ -10,6 +10,7 @@ from cs_platform.resources.karte_exports import KarteExportsResource
 from cs_platform.resources.slack import SlackResource
 from cs_platform.resources.warehouse import DuckDBWarehouse
 from cs_platform.sandbox import Sandbox
+from tests.conftest import point_at_sandbox
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +21,7 @@ def _session_sandbox():
 
 @pytest.fixture
 def sandbox(_session_sandbox, monkeypatch) -> Sandbox:
-    _session_sandbox.reset()
-    for name, value in _session_sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    return _session_sandbox
+    return point_at_sandbox(_session_sandbox, monkeypatch)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from cs_platform.sample_data import Manifest, generate
 from cs_platform.sandbox import Sandbox
 from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.loading import QUARANTINE_TABLE
+from tests.conftest import point_at_sandbox
 
 AS_OF = dt.date(2026, 11, 1)
 ACCOUNTS, DAYS, SEED = 50, 42, 7  # the generator's minimum size
@@ -51,10 +52,7 @@ def _session_sandbox(source_data):
 
 @pytest.fixture
 def api_sandbox(_session_sandbox, monkeypatch) -> Sandbox:
-    _session_sandbox.reset()
-    for name, value in _session_sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    return _session_sandbox
+    return point_at_sandbox(_session_sandbox, monkeypatch)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from cs_platform.sample_data import Manifest
 from cs_platform.sandbox import CREDENTIALS, Sandbox
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
+from tests.conftest import point_at_sandbox
 
 # Small pages, so that the small data set is read over several of them.
 PAGE_SIZE = 20
@@ -37,10 +38,7 @@ def _crm_sandbox(source_data):
 def crm_sandbox(_crm_sandbox, monkeypatch) -> Sandbox:
     """The session's sandbox reset to the generated data, its URLs and credentials in
     the environment (as `settings` reads them)."""
-    _crm_sandbox.reset()
-    for name, value in _crm_sandbox.env().items():
-        monkeypatch.setenv(name, value)
-    return _crm_sandbox
+    return point_at_sandbox(_crm_sandbox, monkeypatch)
 
 
 def salesforce_resource(**overrides) -> SalesforceResource:
