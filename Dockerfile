@@ -2,8 +2,14 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 \
-    DAGSTER_HOME=/opt/dagster/home CS_PLATFORM_ENV=prod
+    DAGSTER_HOME=/opt/dagster/home CS_PLATFORM_ENV=prod \
+    DBT_EXECUTABLE=/opt/dbt/bin/dbt
 WORKDIR /opt/cs_platform
+
+# dbt in its own environment, so that loading the code location does not import
+# dbt-core (cs_platform.settings.dbt_executable).
+COPY dbt/requirements.txt /tmp/dbt-requirements.txt
+RUN python -m venv /opt/dbt && /opt/dbt/bin/pip install -r /tmp/dbt-requirements.txt
 
 COPY pyproject.toml README.md ./
 COPY cs_platform ./cs_platform

@@ -1,36 +1,47 @@
 # The two commands of the README: `make demo` and `make test`.
-# Each creates .venv and installs on first use; later runs reuse it.
+# Each creates the two environments and installs on first use; later runs reuse them:
+# .venv for cs_platform and Dagster, .venv-dbt for the dbt CLI (dbt/requirements.txt),
+# kept apart so that loading the code location does not import dbt-core.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+DBT_VENV := .venv-dbt
+DBT_INSTALLED := $(DBT_VENV)/.installed
 MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -not -path 'dbt/target/*' 2>/dev/null)
 
-# The venv's tools (dagster, dbt) first, as if it were activated.
+# The venv's tools (dagster) first, as if it were activated; dbt is found by
+# cs_platform.settings.dbt_executable (DBT_EXECUTABLE, else .venv-dbt/bin/dbt).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+export DBT_EXECUTABLE ?= $(CURDIR)/$(DBT_VENV)/bin/dbt
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 
 .PHONY: demo test install manifest sandbox clean
 
-demo: $(INSTALLED) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
+demo: $(INSTALLED) $(DBT_INSTALLED) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m cs_platform.demo $(ARGS)
 
-test: $(INSTALLED) $(MANIFEST)
+test: $(INSTALLED) $(DBT_INSTALLED) $(MANIFEST)
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
-install: $(INSTALLED)
+install: $(INSTALLED) $(DBT_INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+$(DBT_INSTALLED): dbt/requirements.txt
+	test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/python -m pip install --quiet -r dbt/requirements.txt
+	touch $@
+
 # dagster-dbt reads a prepared manifest; parsing dbt at import would slow every load.
 manifest: $(MANIFEST)
-$(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
+$(MANIFEST): $(INSTALLED) $(DBT_INSTALLED) $(DBT_SOURCES)
 	$(BIN)/python -m cs_platform.models
 	touch $@
 

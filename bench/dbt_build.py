@@ -107,11 +107,11 @@ def main(argv=None) -> None:
 
 def timed_build(env: dict, target: Path, dbt_vars: str, label: str) -> tuple[float, float]:
     """Wall time of one `dbt build`, and the execution time of the incremental models in it."""
-    dbt = Path(sys.executable).with_name("dbt")
+    dbt = settings.dbt_executable()
     project = settings.DBT_PROJECT_DIR
     started = time.perf_counter()
     result = subprocess.run(
-        [str(dbt), "build", "--project-dir", str(project), "--profiles-dir", str(project),
+        [dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project),
          "--target-path", str(target), "--vars", dbt_vars],
         env=env, cwd=project, capture_output=True, text=True)
     elapsed = time.perf_counter() - started

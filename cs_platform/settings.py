@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -155,6 +157,23 @@ def resources_for(env: str | None = None) -> dict[str, object]:
 def dbt_target(env: str | None = None) -> str:
     """The dbt profile target (`dbt/profiles.yml`) that matches the environment."""
     return "prod" if (env or current_env()) == "prod" else "local"
+
+
+def dbt_executable() -> str:
+    """The dbt CLI that runs the models.
+
+    dbt lives in its own environment (`.venv-dbt`, pinned in dbt/requirements.txt;
+    `/opt/dbt` in the image): when dbt-core is importable beside Dagster, dagster-dbt
+    imports it, and the code location takes twice as long to load in the webserver,
+    the daemon and every run. `DBT_EXECUTABLE` wins; then the project's `.venv-dbt`;
+    then a dbt installed beside this Python; then `dbt` on PATH.
+    """
+    if os.environ.get("DBT_EXECUTABLE"):
+        return os.environ["DBT_EXECUTABLE"]
+    for candidate in (PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"
 
 
 def warehouse_kind(env: str | None = None) -> str:

@@ -65,3 +65,21 @@ def test_missing_prod_settings_fail_at_start_up_listing_all_of_them():
     assert "MissingSettingsError" in last_line
     assert "GCP_PROJECT" in last_line and "HUBSPOT_ACCESS_TOKEN" in last_line
     assert "FRESHDESK_API_KEY" not in last_line
+
+
+def test_dbt_runs_from_its_own_environment(monkeypatch):
+    monkeypatch.delenv("DBT_EXECUTABLE", raising=False)
+    assert settings.dbt_executable() == str(settings.PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt")
+    monkeypatch.setenv("DBT_EXECUTABLE", "/opt/dbt/bin/dbt")
+    assert settings.dbt_executable() == "/opt/dbt/bin/dbt"
+
+
+def test_loading_the_code_location_does_not_import_dbt_core():
+    """dagster-dbt imports dbt-core whenever it can, which doubles the load time of
+    the code location: dbt must only run as a CLI from its own environment. (Nor
+    should simple-salesforce's SOAP client load before a Salesforce client is made.)"""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, cs_platform.definitions; "
+                               "print(sorted(m for m in sys.modules if m.startswith(('dbt.', 'simple_salesforce'))))"],
+        capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"  # (a bare `dbt` is the project folder, seen as a namespace package)

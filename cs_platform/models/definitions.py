@@ -1,11 +1,9 @@
 """The models stage's Definitions: the dbt assets, a daily dbt build, the dbt resource."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
-
 from cs_platform import settings
 from cs_platform.models.assets import dbt_models
-from cs_platform.models.project import DBT_EXECUTABLE, dbt_project
+from cs_platform.models.project import dbt_cli
 
 # The whole dbt project once a day. Raw tables load more often; the models are
 # rebuilt from whatever has landed by then (the incremental ones add only new days).
@@ -20,5 +18,5 @@ defs = dg.Definitions(
     assets=[dbt_models],
     jobs=[dbt_build_job],
     schedules=[dbt_build_daily],
-    resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)},
+    resources={"dbt": dbt_cli()},
 )

@@ -7,15 +7,19 @@ retrying session whose 429/5xx handling and CA trust apply to every call.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 import requests
-from simple_salesforce import Salesforce
 
 from cs_platform.resources.http import SourceAuthError, check_response, describe, retrying_session
 
 CREDENTIALS = "SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET"
 # OAuth errors (RFC 6749 §5.2) that mean "these credentials are wrong", which
 # Salesforce answers with 400 rather than 401.
+if TYPE_CHECKING:  # simple-salesforce (with its SOAP client) loads when a client is made
+    from simple_salesforce import Salesforce
+
 _OAUTH_CREDENTIAL_ERRORS = {"invalid_client", "invalid_client_id", "unauthorized_client", "invalid_grant"}
 
 
@@ -51,6 +55,8 @@ class SalesforceResource(dg.ConfigurableResource):
 
     def client(self) -> Salesforce:
         """A logged-in simple-salesforce client on a retrying session."""
+        from simple_salesforce import Salesforce
+
         session = self.session()
         instance_url, access_token = self.login(session)
         return Salesforce(instance_url=instance_url, session_id=access_token,

@@ -4,6 +4,7 @@ A run over a range of days (a single-run backfill) is one fetch and one atomic
 write replacing exactly those days, so re-running a day leaves the same rows.
 """
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
@@ -15,6 +16,10 @@ from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.loading import load
 
 PARTITIONS_START = "2025-01-01"
+
+# The day-shaped assets backfill in one run (one query for a range of days).
+# Dagster 1.13 still marks `backfill_policy` beta and would warn on every load.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 # Fetch the rows of the days [start, end): end is exclusive.
 FetchDays = Callable[[date, date], Iterable[Mapping] | pd.DataFrame]

@@ -12,11 +12,11 @@ run reports its cursor, pages and API calls.
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
 import requests
-from simple_salesforce import Salesforce, format_soql
 
 from cs_platform import settings
 from cs_platform.resources.salesforce import SalesforceResource
@@ -24,6 +24,9 @@ from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.loading import flatten, load, parse_timestamp, raw_asset_kwargs, warehouse_cursor
+
+if TYPE_CHECKING:  # simple-salesforce (with its SOAP client) loads when a client is made
+    from simple_salesforce import Salesforce
 
 # ----------------------------------------------------------- shared by the API sources
 
@@ -152,13 +155,15 @@ def soql_since(obj: SourceObject, since: datetime | None) -> str:
 
     format_soql writes the datetime literal as SOQL wants it: unquoted, UTC, whole
     seconds (which Salesforce compares at anyway; load_changes handles the overlap)."""
+    from simple_salesforce import format_soql
+
     soql = f"SELECT {', '.join(obj.columns)} FROM {obj.api_name}"
     if since is not None:
         soql += format_soql(f" WHERE {obj.cursor} >= {{}}", since)
     return f"{soql} ORDER BY {obj.cursor}"
 
 
-def _api_usage(sf: Salesforce) -> dict[str, object]:
+def _api_usage(sf: "Salesforce") -> dict[str, object]:
     """The org's API usage from the last response's Sforce-Limit-Info header."""
     usage = sf.api_usage.get("api-usage")
     return {"salesforce_api_usage": f"{usage.used}/{usage.total}"} if usage else {}

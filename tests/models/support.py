@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,13 +63,13 @@ def dbt(args: list[str], *, duckdb_path: Path, project_dir: Path = DBT_DIR, targ
     starts from the built warehouse's partial parse instead of parsing the whole
     project again (dbt re-parses from scratch when the profile changes).
     """
-    executable = Path(sys.executable).with_name("dbt")
+    executable = settings.dbt_executable()
     env = {**os.environ, "DUCKDB_PATH": duckdb_path.name, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     if reuse_parse_of is not None:
         target_path.mkdir(parents=True, exist_ok=True)
         shutil.copy(reuse_parse_of.target_path / "partial_parse.msgpack", target_path)
     result = subprocess.run(
-        [str(executable), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+        [executable, *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
          "--target-path", str(target_path)],
         env=env, capture_output=True, text=True, cwd=duckdb_path.parent)
     if check and result.returncode != 0:

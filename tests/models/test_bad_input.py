@@ -5,10 +5,9 @@ marts, not the activation models, not a sync waiting on them."""
 
 import dagster as dg
 import pytest
-from dagster_dbt import DbtCliResource
 
 from cs_platform.models.assets import DbtBuildConfig, dbt_models
-from cs_platform.models.project import DBT_EXECUTABLE, dbt_project
+from cs_platform.models.project import dbt_cli
 from cs_platform.resources.warehouse import DuckDBWarehouse
 from tests.models.support import AS_OF
 
@@ -43,7 +42,7 @@ def test_bad_keys_fail_blocking_checks_that_name_them_and_nothing_downstream_run
 
     result = dg.materialize(
         [dbt_models, downstream_sync],
-        resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        resources={"dbt": dbt_cli(),
                    "warehouse": warehouse},
         run_config=dg.RunConfig({"dbt_models": DbtBuildConfig(as_of_date=AS_OF.isoformat())}),
         raise_on_error=False,

@@ -97,3 +97,20 @@ def test_definitions_load_with_the_platform_resources():
     job = merged.resolve_job_def("dbt_build")
     assert job is not None
     assert {s.name for s in merged.schedules} == {"dbt_build_daily"}
+
+
+def test_the_dbt_resource_knows_the_dbt_version_without_running_dbt():
+    """dagster-dbt would run `dbt --version` (~3 s) before every command to tell dbt
+    Core from Fusion; the resource reads the installed version instead. It must be
+    the version the CLI itself reports."""
+    import re
+    import subprocess
+
+    from packaging.version import Version
+
+    from cs_platform.models.project import dbt_cli
+
+    reported = subprocess.run([settings.dbt_executable(), "--version"], capture_output=True, text=True,
+                              check=True).stdout
+    installed = re.search(r"installed:\s*(\d+\.\d+\.\d+)", reported).group(1)
+    assert dbt_cli()._cli_version == Version(installed)
