@@ -84,8 +84,13 @@ def test_user_code_server_command_serves_the_code_location(tmp_path):
             assert time.monotonic() < deadline, "code server did not become healthy in 90 s"
             time.sleep(1)
     finally:
+        # Serving is what is tested; a slow graceful stop under load is not a failure.
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def test_the_workspace_loads_as_the_webserver_and_daemon_load_it(tmp_path):
