@@ -42,7 +42,7 @@ from cs_platform.resources.warehouse import DuckDBWarehouse  # noqa: E402
 from cs_platform.sources import catalog  # noqa: E402
 
 INCREMENTAL_MODELS = ("int_feature_usage_pivoted_to_account_days", "int_account_signals_computed",
-                      "health_score_history")
+                      "health_score_history", "int_usage_anomalies_scored")
 USAGE = catalog.get("product_db", "feature_usage_daily")
 PAGE_VIEWS = catalog.get("google_analytics", "page_views_daily")
 CHUNK_ROWS = 2_000_000

@@ -1,78 +1,12 @@
 -- Sudden drops and spikes in an account's daily active users, one row per account
--- and day flagged. A day is compared with its own weekday over the 8 weeks before
--- (usage has a strong weekly rhythm): the week-over-week change, and a z-score
--- against those 8 same-weekday values.
--- A drop must also hold: the day and the two after it (as far as data exists) are
--- together far below what their weekdays lead to expect. That keeps a quiet
--- Saturday in a small account from looking like a drop, and dates a real drop on
--- the day it started.
-with days as (
-    select
-        account_id,
-        signal_date,
-        daily_active_users,
-        dau_same_weekday_last_week,
-        dau_same_weekday_mean_8w as expected,
-        -- The spread of a handful of counts can be tiny by chance: never below the
-        -- Poisson noise of the expected count, nor below 1 user.
-        greatest(coalesce(dau_same_weekday_sd_8w, 0), sqrt(coalesce(dau_same_weekday_mean_8w, 0)), 1.0) as spread
-    from {{ ref('int_account_signals_computed') }}
-),
+-- and day flagged; the scoring is int_usage_anomalies_scored's (incremental).
 
-with_next as (
+with flagged as (
     select
-        days.*,
-        {%- set next_days = 'partition by account_id order by signal_date' %}
-        lead(daily_active_users, 1) over ({{ next_days }}) as dau_next_1,
-        lead(daily_active_users, 2) over ({{ next_days }}) as dau_next_2,
-        lead(expected, 1) over ({{ next_days }}) as expected_next_1,
-        lead(expected, 2) over ({{ next_days }}) as expected_next_2,
-        lead(spread, 1) over ({{ next_days }}) as spread_next_1,
-        lead(spread, 2) over ({{ next_days }}) as spread_next_2
-    from days
-    where expected is not null
-),
-
-scored as (
-    select
-        account_id,
-        signal_date as anomaly_date,
-        daily_active_users,
-        expected as expected_daily_active_users,
-        dau_same_weekday_last_week,
-        {{ safe_ratio('daily_active_users - dau_same_weekday_last_week', 'dau_same_weekday_last_week') }}
-            as week_over_week_change,
-        (daily_active_users - expected) / spread as z_score,
-        -- The day and up to two following days, against what their weekdays expect.
-        daily_active_users + coalesce(dau_next_1, 0) + coalesce(dau_next_2, 0) as observed_3d,
-        expected
-            + case when dau_next_1 is null then 0 else coalesce(expected_next_1, 0) end
-            + case when dau_next_2 is null then 0 else coalesce(expected_next_2, 0) end as expected_3d,
-        sqrt(
-            spread * spread
-            + case when dau_next_1 is null then 0 else coalesce(spread_next_1 * spread_next_1, 0) end
-            + case when dau_next_2 is null then 0 else coalesce(spread_next_2 * spread_next_2, 0) end
-        ) as spread_3d
-    from with_next
-),
-
-flagged as (
-    select
-        scored.*,
-        {{ safe_ratio('observed_3d', 'expected_3d') }} as ratio_3d,
-        (observed_3d - expected_3d) / spread_3d as z_score_3d,
-        case
-            when expected_daily_active_users >= 1
-                and daily_active_users <= 0.5 * expected_daily_active_users
-                and observed_3d <= 0.5 * expected_3d
-                and (observed_3d - expected_3d) / spread_3d <= -3
-                then 'drop'
-            when daily_active_users >= 2 * expected_daily_active_users
-                and daily_active_users - expected_daily_active_users >= 5
-                and z_score >= 4
-                then 'spike'
-        end as anomaly_type
-    from scored
+        *,
+        signal_date as anomaly_date
+    from {{ ref('int_usage_anomalies_scored') }}
+    where anomaly_type is not null
 ),
 
 anomalies as (
@@ -80,7 +14,6 @@ anomalies as (
         flagged.*,
         lag(anomaly_date) over (partition by account_id, anomaly_type order by anomaly_date) as previous_anomaly_date
     from flagged
-    where anomaly_type is not null
 )
 
 select
