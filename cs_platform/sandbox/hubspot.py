@@ -109,8 +109,14 @@ class HubSpotApi(Api):
             self._next_id[obj] = max((int(k) for k in table.rows if k.isdigit()), default=1000) + 1
         events_path = data_dir / "hubspot" / "email_events.jsonl" if data_dir else None
         self.events = list(read_jsonl(events_path)) if events_path else []
-        # Newest first, as the events API pages; the cursor is (created, id) of the last one sent.
-        self.events.sort(key=lambda e: (int(e.get("created") or 0), str(e.get("id"))), reverse=True)
+        self._sort_events()
+
+    def _sort_events(self) -> None:
+        """Newest first, as the events API pages; the cursor is (created, id) of the
+        last one sent. The same keys oldest first let a page start by bisection
+        instead of a scan from the newest event (450 pages of 1,000 scanned ~10^8)."""
+        self.events.sort(key=_event_key, reverse=True)
+        self._keys_oldest_first = [_event_key(e) for e in reversed(self.events)]
 
     def objects(self) -> list[str]:
         return [*OBJECTS, "email_events"]
@@ -516,16 +522,19 @@ class HubSpotApi(Api):
                 cursor = (int(created), event_id)
             except (ValueError, UnicodeDecodeError):
                 raise BadRequest(f"Invalid offset: {request.arg('offset')}") from None
+        # First position (newest first) older than the cursor and not after `end`.
+        first = 0
+        total = len(self.events)
+        if cursor is not None:
+            first = max(first, total - bisect.bisect_left(self._keys_oldest_first, cursor))
+        if end is not None:
+            first = max(first, total - bisect.bisect_left(self._keys_oldest_first, (end + 1, "")))
         out = []
         has_more = False
-        for event in self.events:  # newest first
-            key = (int(event.get("created") or 0), str(event.get("id")))
-            if cursor is not None and key >= cursor:
-                continue
-            if start is not None and key[0] < start:
+        for position in range(first, total):
+            event = self.events[position]
+            if start is not None and _event_key(event)[0] < start:
                 break
-            if end is not None and key[0] > end:
-                continue
             if event_type and event.get("type") != event_type:
                 continue
             if campaign and str(event.get("emailCampaignId")) != campaign:
@@ -552,7 +561,7 @@ class HubSpotApi(Api):
                 record.setdefault("created", int(parse_timestamp(stamp).timestamp() * 1000))
                 record.setdefault("id", str(uuid.uuid4()))
                 self.events.append(record)
-            self.events.sort(key=lambda e: (int(e.get("created") or 0), str(e.get("id"))), reverse=True)
+            self._sort_events()
             return records
         table = self._table(object)
         out = []
@@ -652,3 +661,7 @@ def _compile_filter(spec: dict):
         return high is not None and low <= value <= high  # BETWEEN
 
     return test
+
+
+def _event_key(event: dict) -> tuple[int, str]:
+    return int(event.get("created") or 0), str(event.get("id"))
