@@ -1,6 +1,7 @@
 """The models stage's Definitions: the dbt assets, a daily dbt build, the dbt resource."""
 
 import dagster as dg
+
 from cs_platform import settings
 from cs_platform.models.assets import dbt_models
 from cs_platform.models.project import dbt_cli

@@ -14,12 +14,12 @@ import requests
 
 from cs_platform.resources.http import SourceAuthError, check_response, describe, retrying_session
 
-CREDENTIALS = "SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET"
-# OAuth errors (RFC 6749 §5.2) that mean "these credentials are wrong", which
-# Salesforce answers with 400 rather than 401.
 if TYPE_CHECKING:  # simple-salesforce (with its SOAP client) loads when a client is made
     from simple_salesforce import Salesforce
 
+CREDENTIALS = "SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET"
+# OAuth errors (RFC 6749 §5.2) that mean "these credentials are wrong", which
+# Salesforce answers with 400 rather than 401.
 _OAUTH_CREDENTIAL_ERRORS = {"invalid_client", "invalid_client_id", "unauthorized_client", "invalid_grant"}
 
 
