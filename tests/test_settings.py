@@ -82,4 +82,8 @@ def test_loading_the_code_location_does_not_import_dbt_core():
         [sys.executable, "-c", "import sys, cs_platform.definitions; "
                                "print(sorted(m for m in sys.modules if m.startswith(('dbt.', 'simple_salesforce'))))"],
         capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"  # (a bare `dbt` is the project folder, seen as a namespace package)
+    # (A bare `dbt` is the project folder, seen as a namespace package.)
+    assert proc.stdout.strip() == "[]", (
+        f"loading the code location imported {proc.stdout.strip()}; if that is dbt, dbt-core is installed "
+        "beside Dagster (an environment made before dbt moved to .venv-dbt?): "
+        "`.venv/bin/pip uninstall dbt-core dbt-duckdb dbt-bigquery` or `rm -rf .venv && make install`")
