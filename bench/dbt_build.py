@@ -6,7 +6,7 @@ day of product usage, and times
 
 1. a full `dbt build` (seeds, every model, every test) on the history, then
 2. the same `dbt build` after that last day of usage lands: the incremental
-   models (daily usage, daily signals, score history) add one day, the rest
+   models (daily usage, daily signals, score history, anomaly scores) add one day, the rest
    (current-state marts) rebuild from them.
 
 Both runs start from dbt's partial parse, as scheduled runs do, with the same

@@ -42,8 +42,7 @@ def test_bad_keys_fail_blocking_checks_that_name_them_and_nothing_downstream_run
 
     result = dg.materialize(
         [dbt_models, downstream_sync],
-        resources={"dbt": dbt_cli(),
-                   "warehouse": warehouse},
+        resources={"dbt": dbt_cli(), "warehouse": warehouse},
         run_config=dg.RunConfig({"dbt_models": DbtBuildConfig(as_of_date=AS_OF.isoformat())}),
         raise_on_error=False,
     )
