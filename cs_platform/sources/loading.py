@@ -91,7 +91,7 @@ def _cast(series: pd.Series, logical_type: str) -> pd.Series:
     if logical_type == "timestamp":
         return _cast_timestamps(series)
     if logical_type == "date":
-        return series.map(_parse_date, na_action="ignore").astype("datetime64[us]").dt.normalize()
+        return _cast_dates(series)
     raise ValueError(f"unknown logical type {logical_type!r}")
 
 
@@ -107,6 +107,21 @@ def _cast_timestamps(series: pd.Series) -> pd.Series:
         fast[rest] = series[rest].map(parse_timestamp)
         fast = fast.astype("datetime64[us]")
     return fast
+
+
+def _cast_dates(series: pd.Series) -> pd.Series:
+    """Vectorised like timestamps: ISO dates (or the date part of an ISO timestamp,
+    or date objects), then GA4's `YYYYMMDD`; per value for the rest, as `_parse_date`."""
+    text = series.astype(str)
+    dates = pd.to_datetime(text.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    rest = series.notna() & dates.isna()
+    if rest.any():
+        dates[rest] = pd.to_datetime(text[rest], format="%Y%m%d", errors="coerce")
+        rest = series.notna() & dates.isna()
+    if rest.any():
+        dates = dates.astype("object")
+        dates[rest] = series[rest].map(_parse_date)
+    return dates.astype("datetime64[us]").dt.normalize()
 
 
 def parse_timestamp(v):
