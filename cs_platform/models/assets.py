@@ -4,9 +4,10 @@ dbt test an asset check.
 One `dbt build` runs seeds, models and tests in dependency order. A test with
 severity `error` is a blocking check: dbt skips the models downstream of it, and
 Dagster does not start the syncs downstream of those, so no CRM receives scores
-computed from bad data. When a test fails, the rows it found (kept by
-`store_failures` in the `test_failures` schema) are read back once dbt has exited
-and named in the check's result, e.g. the duplicated Salesforce Account Ids.
+computed from bad data. When a test fails, its query (compiled by this run) is
+run again once dbt has exited and the rows it finds are named in the check's
+result, e.g. the duplicated Salesforce Account Ids. Nothing is stored for tests
+that pass: dbt's `store_failures` would cost a view per test on every run.
 """
 
 
@@ -123,36 +124,52 @@ def with_row_counts(outputs: list[dg.Output], manifest: Mapping[str, Any], wareh
 
 def with_failing_rows(check: dg.AssetCheckResult, manifest: Mapping[str, Any], warehouse: Warehouse,
                       log) -> dg.AssetCheckResult:
-    """The check result, with the rows the dbt test found as metadata and the
+    """The check result, with the rows the dbt test finds as metadata and the
     offending keys in its description."""
     test = find_test_node(manifest, check)
     failures = check.metadata.get("dagster_dbt/failed_row_count")
     count = getattr(failures, "value", failures)
-    relation = test.get("relation_name") if test else None
-    rows = pd.DataFrame()
-    if relation:
+    rows, keys = pd.DataFrame(), []
+    if test and test.get("compiled_code"):
         try:
-            rows = warehouse.query(f"select * from {relation} limit {FAILING_ROWS_SHOWN}")
+            rows = warehouse.query(f"select * from ({test['compiled_code']}) as failing_rows "
+                                   f"limit {FAILING_ROWS_SHOWN}")
+            keys = offending_keys(rows, key_columns_for(test, manifest), test.get("column_name"))
+            keys = with_null_key_records(keys, rows, test, manifest, warehouse)
         except Exception as exc:  # the check still fails; only the detail is missing
-            log.warning(f"could not read the failing rows of {check.check_name} from {relation}: {exc}")
-    tested_column = (test or {}).get("column_name")
-    keys = offending_keys(rows, key_columns_for(test, manifest), tested_column) if not rows.empty else []
+            log.warning(f"could not read the failing rows of {check.check_name}: {exc}")
     description = f"dbt test `{check.check_name}` failed"
     if count is not None:
         description += f": {count} failing row(s)"
     if keys:
         description += "; offending keys: " + ", ".join(keys)
-        if count is not None and int(count) > len(keys):
+        if count is not None and int(count) > len(rows):
             description += ", ..."
     metadata = dict(check.metadata)
     metadata["offending_keys"] = dg.MetadataValue.json(keys)
-    if relation:
-        metadata["failing_rows_table"] = dg.MetadataValue.text(relation)
     if not rows.empty:
         metadata["failing_rows"] = dg.MetadataValue.md(markdown_table(rows))
     return dg.AssetCheckResult(
         asset_key=check.asset_key, check_name=check.check_name, passed=False,
         severity=check.severity, metadata=metadata, description=description)
+
+
+def with_null_key_records(keys: list[str], rows: pd.DataFrame, test: Mapping[str, Any],
+                          manifest: Mapping[str, Any], warehouse: Warehouse) -> list[str]:
+    """A `primary_key` failure reports a null key as one row (`Id=null (3 rows)`),
+    which says nothing about which records lack it: name a few of them instead,
+    by other fields of the tested table (`Id=null, Subject=..., Status=...`)."""
+    if (test.get("test_metadata") or {}).get("name") != "primary_key":
+        return keys
+    columns = key_columns_for(test, manifest)
+    null_key = rows[[c for c in columns if c in rows.columns]].isna().any(axis=1)
+    relation = tested_node(test, manifest).get("relation_name")
+    if not null_key.any() or not relation:
+        return keys
+    records = warehouse.query(f"select * from {relation} where "
+                              + " or ".join(f"{c} is null" for c in columns)
+                              + f" limit {FAILING_ROWS_SHOWN}")
+    return [k for k, is_null in zip(keys, null_key) if not is_null] + offending_keys(records, columns)
 
 
 def find_test_node(manifest: Mapping[str, Any], check: dg.AssetCheckResult) -> Mapping[str, Any] | None:
@@ -170,24 +187,28 @@ def manifest_node(manifest: Mapping[str, Any], unique_id: str) -> Mapping[str, A
     return manifest.get("nodes", {}).get(unique_id) or manifest["sources"][unique_id]
 
 
+def tested_node(test: Mapping[str, Any], manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The model, seed or source a test is attached to."""
+    if test.get("sources"):
+        source_name, table = test["sources"][0]
+        return next((s for s in manifest.get("sources", {}).values()
+                     if s["source_name"] == source_name and s["name"] == table), {})
+    parent_id = test.get("attached_node") or next(iter(test.get("depends_on", {}).get("nodes", [])), None)
+    return manifest_node(manifest, parent_id) if parent_id else {}
+
+
 def key_columns_for(test: Mapping[str, Any] | None, manifest: Mapping[str, Any]) -> list[str]:
     """Which columns name an offending row: the tested key itself (`unique`), the
-    combination (`unique_combination_of_columns`), else the parent's primary key
-    (`meta.primary_key`, set on every source and mart)."""
+    key columns (`primary_key`), else the parent's primary key (`meta.primary_key`,
+    set on every source and mart)."""
     if not test:
         return []
     metadata = test.get("test_metadata") or {}
-    kwargs = metadata.get("kwargs") or {}
     if metadata.get("name") == "unique":
         return ["unique_field"]
-    if metadata.get("name") == "unique_combination_of_columns":
-        return list(kwargs.get("combination_of_columns") or [])
-    parent_id = test.get("attached_node") or next(iter(test.get("depends_on", {}).get("nodes", [])), None)
-    if test.get("sources"):
-        source_name, table = test["sources"][0]
-        parent_id = next((uid for uid, s in manifest.get("sources", {}).items()
-                          if s["source_name"] == source_name and s["name"] == table), parent_id)
-    parent = manifest_node(manifest, parent_id) if parent_id else {}
+    if metadata.get("name") == "primary_key":
+        return list((metadata.get("kwargs") or {}).get("columns") or [])
+    parent = tested_node(test, manifest)
     return list((parent.get("meta") or parent.get("config", {}).get("meta") or {}).get("primary_key") or [])
 
 

@@ -1,6 +1,6 @@
 {#
-  Models land in one schema per layer (staging, intermediate, marts, seeds,
-  test_failures) named exactly so, instead of dbt's default <target schema>_<layer>.
+  Models land in one schema per layer (staging, intermediate, marts, seeds)
+  named exactly so, instead of dbt's default <target schema>_<layer>.
   In BigQuery every dataset carries BIGQUERY_DATASET_PREFIX, the same prefix the raw
   loaders use (cs_platform/resources/warehouse.py), so deployments can share a project.
 #}

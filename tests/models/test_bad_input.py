@@ -49,13 +49,15 @@ def test_bad_keys_fail_blocking_checks_that_name_them_and_nothing_downstream_run
     assert not result.success
 
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
-    unique = checks[("raw/salesforce/account", "source_unique_raw_salesforce_account_Id")]
-    assert not unique.passed
-    assert duplicated in unique.description
-    assert f"Id={duplicated} (2 rows)" in unique.metadata["offending_keys"].value
-    not_null = checks[("raw/freshdesk/tickets", "source_not_null_raw_freshdesk_tickets_id")]
-    assert not not_null.passed
-    assert "id=null" in not_null.description and subject in not_null.description
+    duplicate_key = checks[("raw/salesforce/account", "source_primary_key_raw_salesforce_account_Id")]
+    assert not duplicate_key.passed
+    assert duplicated in duplicate_key.description
+    assert duplicate_key.metadata["offending_keys"].value == [f"Id={duplicated} (2 rows)"]
+    assert "| Id | n_records |" in duplicate_key.metadata["failing_rows"].value
+    null_key = checks[("raw/freshdesk/tickets", "source_primary_key_raw_freshdesk_tickets_id")]
+    assert not null_key.passed
+    # The null key is named by the record that lacks it, not only counted.
+    assert "id=null" in null_key.description and subject in null_key.description
 
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     for model in ("stg_salesforce__accounts", "stg_freshdesk__tickets", "account_360", "health_score_history",

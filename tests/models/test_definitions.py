@@ -1,6 +1,8 @@
 """How the dbt project appears in Dagster: keys, lineage from the raw assets,
 groups, owners, kinds, the warehouse pool, and which checks block."""
 
+import json
+
 import dagster as dg
 import pytest
 
@@ -77,17 +79,38 @@ def test_dbt_shares_the_warehouse_pool(dbt_models):
 def test_key_tests_block_and_other_tests_warn(dbt_models):
     checks = {(c.asset_key.to_user_string(), c.name): c for c in dbt_models.check_specs}
     blocking = {name for name, check in checks.items() if check.blocking}
-    assert ("activation_salesforce_accounts", "unique_activation_salesforce_accounts_account_id") in blocking
-    assert ("activation_hubspot_companies", "not_null_activation_hubspot_companies_product_account_id") in blocking
-    assert ("account_360", "unique_account_360_account_id") in blocking
+    assert ("activation_salesforce_accounts", "primary_key_activation_salesforce_accounts_account_id") in blocking
+    assert ("activation_salesforce_accounts",
+            "unique_activation_salesforce_accounts_salesforce_account_id") in blocking
+    assert ("activation_hubspot_companies", "primary_key_activation_hubspot_companies_product_account_id") in blocking
+    assert ("account_360", "primary_key_account_360_account_id") in blocking
     assert ("health_score_components", "assert_health_score_weights_sum_to_one") in blocking
     # Tests on the raw tables are checks on the raw assets, and they block too.
-    assert ("raw/salesforce/account", "source_unique_raw_salesforce_account_Id") in blocking
+    assert ("raw/salesforce/account", "source_primary_key_raw_salesforce_account_Id") in blocking
     assert ("raw/product_db/feature_usage_daily",
-            "source_unique_combination_of_columns_raw_product_db_feature_usage_daily_account_id__usage_date__feature_key") \
-        in blocking
+            "source_primary_key_raw_product_db_feature_usage_daily_account_id__usage_date__feature_key") in blocking
     warn_only = {name for name, check in checks.items() if not check.blocking}
     assert ("account_360", "accepted_values_account_360_usage_health_band__green__yellow__red") in warn_only
+
+
+def test_every_table_with_a_primary_key_has_one_key_check_on_it():
+    """`meta.primary_key` (which names offending rows) and the `primary_key` test
+    (which blocks) must agree, on sources, models and seeds alike."""
+    from cs_platform.models.project import dbt_project
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    tested: dict[str, list[list[str]]] = {}
+    for node in manifest["nodes"].values():
+        if (node.get("test_metadata") or {}).get("name") == "primary_key":
+            parent = node.get("attached_node") or next(
+                uid for uid, s in manifest["sources"].items()
+                if [s["source_name"], s["name"]] == node["sources"][0])
+            tested.setdefault(parent, []).append(node["test_metadata"]["kwargs"]["columns"])
+    declared = {uid: n["config"]["meta"]["primary_key"]
+                for uid, n in [*manifest["nodes"].items(), *manifest["sources"].items()]
+                if n.get("config", {}).get("meta", {}).get("primary_key")}
+    assert len(declared) > 45
+    assert tested == {uid: [key] for uid, key in declared.items()}
 
 
 def test_definitions_load_with_the_platform_resources():

@@ -36,15 +36,8 @@ def test_primary_keys_are_declared_and_tested():
     for obj in catalog.SOURCE_OBJECTS.values():
         table = next(t for t in declared[f"raw_{obj.tool}"]["tables"] if t["name"] == obj.name)
         assert table["config"]["meta"]["primary_key"] == list(obj.primary_key), obj.table
-        columns = {c["name"]: c for c in table["columns"]}
-        for key in obj.primary_key:
-            assert "not_null" in columns[key].get("data_tests", []), f"{obj.table}.{key} not_null"
-        if len(obj.primary_key) == 1:
-            assert "unique" in columns[obj.primary_key[0]]["data_tests"], f"{obj.table} unique"
-        else:
-            combos = [t["unique_combination_of_columns"]["arguments"]["combination_of_columns"]
-                      for t in table.get("data_tests", []) if "unique_combination_of_columns" in t]
-            assert combos == [list(obj.primary_key)], f"{obj.table} unique key"
+        keys = [t["primary_key"]["arguments"]["columns"] for t in table.get("data_tests", []) if "primary_key" in t]
+        assert keys == [list(obj.primary_key)], f"{obj.table}: one primary_key test on its key"
 
 
 def test_each_raw_table_has_exactly_one_staging_model_and_each_staging_model_one_raw_table():
