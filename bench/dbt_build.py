@@ -11,8 +11,10 @@ day of product usage, and times
 
 Both runs start from dbt's partial parse, as scheduled runs do, with the same
 vars and profile. The pair is repeated (`--repeat`, from the same raw tables) and
-medians reported: wall times on a shared 2-core machine vary by +-30%. The
-slowest nodes of each run are listed from dbt's run_results.json.
+medians reported: wall times on a shared 2-core machine vary by +-30%; CPU time
+(user + system of the dbt process) varies less. The slowest nodes of each run
+are listed from dbt's run_results.json. A last, untimed pair on one thread with
+dbt's debug log sums the warehouse's own work: the time of every SQL statement.
 
     .venv/bin/python bench/dbt_build.py                        # 10,000 accounts, 365 days
     .venv/bin/python bench/dbt_build.py --accounts 500 --days 120
@@ -24,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -106,6 +109,15 @@ def main(argv=None) -> None:
             write_raw(warehouse, USAGE, held_back, last_day.isoformat())  # the new day's partition lands
             incremental.append(timed_build(env, target, dbt_vars, f"one-day incremental run #{attempt}"))
 
+        # One more pair, untimed, to sum the warehouse's own work: the time of every SQL
+        # statement, from dbt's debug log, on one thread so statements do not wait on
+        # each other. This is what the run costs the warehouse (on BigQuery, what is
+        # billed), without dbt's per-node work around it.
+        shutil.copy(raw_only, warehouse_path)
+        full_sql = statement_seconds(env, target, dbt_vars, workdir / "logs_full", "full build, SQL")
+        write_raw(warehouse, USAGE, held_back, last_day.isoformat())
+        incremental_sql = statement_seconds(env, target, dbt_vars, workdir / "logs_one_day", "one-day run, SQL")
+
         rows = warehouse.scalar("select count(*) from marts.health_score_history")
         full_s, full_inc, full_cpu = map(statistics.median, zip(*full))
         incremental_s, inc_inc, inc_cpu = map(statistics.median, zip(*incremental))
@@ -116,18 +128,21 @@ def main(argv=None) -> None:
                                               ("one-day incremental", incremental, incremental_s, inc_cpu, inc_inc)):
             print(f"{name + ':':21}{wall:7.1f} s wall, {cpu:6.1f} s CPU; incremental models {models:6.1f} s  "
                   f"(wall: {', '.join(f'{w:.1f}' for w, _, _ in runs)})")
+        print(f"warehouse SQL time:   full build {full_sql:.1f} s, one-day run {incremental_sql:.1f} s "
+              f"(sum of dbt's statements, 1 thread)")
         print(f"one-day run / full build: {incremental_s / full_s:.0%} of the wall time, "
-              f"{inc_cpu / full_cpu:.0%} of the CPU time, {inc_inc / full_inc:.0%} of the incremental models' time")
+              f"{inc_cpu / full_cpu:.0%} of the CPU time, {incremental_sql / full_sql:.0%} of the warehouse SQL time, "
+              f"{inc_inc / full_inc:.0%} of the incremental models' time")
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_dbt(env: dict, target: Path, dbt_vars: str, command: str) -> subprocess.CompletedProcess:
+def run_dbt(env: dict, target: Path, dbt_vars: str, command: str, *extra: str) -> subprocess.CompletedProcess:
     project = settings.DBT_PROJECT_DIR
     result = subprocess.run(
         [settings.dbt_executable(), command, "--project-dir", str(project), "--profiles-dir", str(project),
-         "--target-path", str(target), "--vars", dbt_vars],
+         "--target-path", str(target), "--vars", dbt_vars, *extra],
         env=env, cwd=project, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"dbt {command} failed:\n{result.stdout[-5000:]}")
@@ -154,6 +169,26 @@ def timed_build(env: dict, target: Path, dbt_vars: str, label: str) -> tuple[flo
           + ", ".join(f"{len(v)} {k}s {sum(v):.1f} s" for k, v in sorted(by_kind.items())))
     incremental = sum(n["execution_time"] for n in results if n["unique_id"].split(".")[-1] in INCREMENTAL_MODELS)
     return elapsed, incremental, cpu
+
+
+def statement_seconds(env: dict, target: Path, dbt_vars: str, log_dir: Path, label: str) -> float:
+    """Sum of the durations dbt logs for its SQL statements in one `dbt build`,
+    printed with the nodes that spent the most."""
+    shutil.rmtree(log_dir, ignore_errors=True)
+    run_dbt({**env, "DBT_LOG_LEVEL_FILE": "debug"}, target, dbt_vars, "build",
+            "--threads", "1", "--log-path", str(log_dir))
+    by_node: dict[str, float] = {}
+    node = "(start-up)"
+    for line in (log_dir / "dbt.log").read_text(errors="replace").splitlines():
+        if started := re.search(r"\]: On ([a-z]+\.cs_platform\.[^:]+): ", line):
+            node = started.group(1).split(".", 2)[-1]
+        elif status := re.search(r"SQL status: \S+ in ([0-9.]+) seconds", line):
+            by_node[node] = by_node.get(node, 0.0) + float(status.group(1))
+    total = sum(by_node.values())
+    print(f"\n{label}: {total:.1f} s of SQL in {len(by_node)} nodes; most:")
+    for name, seconds in sorted(by_node.items(), key=lambda item: item[1], reverse=True)[:6]:
+        print(f"  {seconds:6.1f} s  {name}")
+    return total
 
 
 def _children_cpu() -> float:
