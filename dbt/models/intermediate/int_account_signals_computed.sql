@@ -368,3 +368,4 @@ left join contracts
 left join impressions
     on windowed.account_id = impressions.account_id
 where windowed.signal_date >= windowed.write_from
+{{ stored_by_day('signal_date') }}

@@ -41,3 +41,4 @@ from usage
 left join features
     on usage.feature_key = features.feature_key
 group by 1, 2
+{{ stored_by_day('usage_date') }}

@@ -96,3 +96,4 @@ flagged as (
 )
 
 select * from flagged
+{{ stored_by_day('signal_date') }}

@@ -138,3 +138,4 @@ select
     is_csm_impression_stale
 from weighted
 cross join band_settings
+{{ stored_by_day('score_date') }}
