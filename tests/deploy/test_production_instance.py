@@ -5,6 +5,7 @@ directly: the PostgreSQL-backed instance config (deploy/dagster.prod.yaml) again
 the real PostgreSQL server, and the user-code server command.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -104,3 +105,22 @@ def test_the_workspace_loads_as_the_webserver_and_daemon_load_it(tmp_path):
                           env=env, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "All code locations passed validation" in proc.stdout + proc.stderr
+
+
+def test_the_image_build_parses_the_project_for_bigquery_without_deployment_settings(tmp_path):
+    """The Dockerfile prepares the dbt manifest at build time with CS_PLATFORM_ENV=prod,
+    where no deployment's settings (GCP_PROJECT, BigQuery credentials) exist yet: the
+    prod target must parse without them. (The same `dbt parse` the build step's
+    `python -m cs_platform.models` runs, into a scratch target path.)"""
+    from cs_platform import settings
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GCP_", "BIGQUERY_", "GOOGLE_"))}
+    env.update(CS_PLATFORM_ENV="prod", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    proc = subprocess.run(
+        [settings.dbt_executable(), "parse", "--target", settings.dbt_target("prod"),
+         "--project-dir", str(settings.DBT_PROJECT_DIR), "--profiles-dir", str(settings.DBT_PROJECT_DIR),
+         "--target-path", str(tmp_path / "target")],
+        env=env, capture_output=True, text=True, cwd=settings.DBT_PROJECT_DIR, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    assert manifest["metadata"]["adapter_type"] == "bigquery"
