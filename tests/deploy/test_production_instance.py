@@ -7,6 +7,7 @@ the real PostgreSQL server, and the user-code server command.
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg2
+import yaml
 
 from tests.conftest import PG_SERVER as PG
 
@@ -65,14 +67,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def user_code_command() -> tuple[str, list[str]]:
+    """docker-compose's user_code command: the step run before serving, and the server."""
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["user_code"]["command"]
+    assert command[:2] == ["sh", "-c"], command
+    before, _, serve = command[2].partition(" && exec ")
+    return before, shlex.split(serve)
+
+
+def test_user_code_service_prepares_the_manifest_then_serves():
+    before, serve = user_code_command()
+    assert before == "python -m cs_platform.models"
+    assert serve[:3] == ["dagster", "code-server", "start"]
+
+
 def test_user_code_server_command_serves_the_code_location(tmp_path):
-    """The command docker-compose's user_code service runs."""
+    """The server command docker-compose's user_code service runs, on a free local port.
+    (Its manifest step is `make manifest`'s, which every test run has just done.)"""
     port = _free_port()
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CS_PLATFORM_ENV": "local"}
+    _, serve = user_code_command()
+    options = dict(zip(serve[3::2], serve[4::2]))
+    options.update({"-h": "127.0.0.1", "-p": str(port)})
     server = subprocess.Popen(
-        [str(bin_dir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
-         "-m", "cs_platform.definitions", "--location-name", "cs_platform"],
+        [str(bin_dir / "dagster"), *serve[1:3], *[x for pair in options.items() for x in pair]],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
