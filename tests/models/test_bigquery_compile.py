@@ -3,6 +3,7 @@ BigQuery SQL: `dbt compile` against the `bigquery-offline` target (OAuth with a
 dummy token; no network, no introspective queries), then sqlglot's BigQuery
 dialect parses each model and fails on any error."""
 
+import pytest
 import sqlglot
 from sqlglot import exp
 
@@ -14,12 +15,16 @@ BIGQUERY_ONLY_FUNCTIONS = {"GENERATE_DATE_ARRAY"}
 DUCKDB_ONLY = ("generate_series", "list_aggr", "string_split(", "::")
 
 
-def test_every_model_compiles_and_parses_as_bigquery(tmp_path, monkeypatch):
+# Incremental models have a first-build form and a daily form (and the rolling
+# measures a window and a join form, macros/rolling.sql): both must compile.
+@pytest.mark.parametrize("incremental", [True, False], ids=["daily-run", "first-build"])
+def test_every_model_compiles_and_parses_as_bigquery(tmp_path, monkeypatch, incremental):
     # Datasets carry the deployment's prefix, as the raw loaders write them.
     monkeypatch.setenv("BIGQUERY_DATASET_PREFIX", "cs_")
     target = tmp_path / "target"
     dbt(["compile", "--target", "bigquery-offline", "--no-introspect", "--no-populate-cache",
-         "--select", "resource_type:model", "--indirect-selection", "empty", *vars_arg()],
+         "--select", "resource_type:model", "--indirect-selection", "empty",
+         *vars_arg(offline_is_incremental=incremental)],
         duckdb_path=tmp_path / "unused.duckdb", target_path=target)
 
     models = sorted(p.stem for p in (DBT_DIR / "models").rglob("*.sql"))
@@ -27,6 +32,8 @@ def test_every_model_compiles_and_parses_as_bigquery(tmp_path, monkeypatch):
     assert sorted(compiled) == models
     assert "`offline-project`.`cs_raw_salesforce`.`account`" in compiled["stg_salesforce__accounts"]
     assert "`offline-project`.`cs_marts`.`account_360`" in compiled["renewal_list"]
+    rolling_form = "reached.signal_date" if incremental else "over (partition by account_id"
+    assert rolling_form in compiled["int_account_signals_computed"]
 
     errors = []
     for name, sql in compiled.items():

@@ -24,11 +24,7 @@
 {%- set lookback = var('signal_lookback_days') -%}
 {%- set reload = var('usage_reload_days') -%}
 
-with usage_days as (
-    select * from {{ ref('int_feature_usage_pivoted_to_account_days') }}
-),
-
-accounts as (
+with accounts as (
     select * from {{ ref('int_accounts_mapped') }}
 ),
 
@@ -36,7 +32,7 @@ history as (
     select
         min(usage_date) as history_start,
         max(usage_date) as history_end
-    from usage_days
+    from {{ ref('int_feature_usage_pivoted_to_account_days') }}
     where usage_date < {{ as_of_date() }}
 ),
 
@@ -81,7 +77,14 @@ spine as (
     {{ spine_days('account_ranges', 'spine_start', 'spine_end', 'signal_date') }}
 ),
 
--- Dense daily measures, read only from read_from on.
+-- Dense daily measures, read only from read_from on (older row groups are skipped:
+-- the usage table is stored by day).
+usage_days as (
+    select *
+    from {{ ref('int_feature_usage_pivoted_to_account_days') }}
+    where usage_date >= (select read_from from bounds_with_read)
+),
+
 tickets as (
     select * from {{ ref('int_support_tickets_joined') }}
 ),
@@ -230,9 +233,53 @@ daily as (
         on spine.account_id = changes_daily.account_id and spine.signal_date = changes_daily.signal_date
 ),
 
-{%- set by_day = 'partition by account_id order by signal_date' %}
+{#- The rolling measures (macros/rolling.sql). The same weekday in each of the 8
+    weeks before is there because usage has a strong weekly rhythm: a day is
+    compared with its own weekday (usage_anomalies). -#}
+{%- set rolling = [
+    ['dau_avg_7d', 'avg', 'daily_active_users', [6, 0]],
+    ['dau_avg_28d', 'avg', 'daily_active_users', [27, 0]],
+    ['dau_sum_28d', 'sum', 'daily_active_users', [27, 0]],
+    ['dau_sum_prior_28d', 'sum', 'daily_active_users', [55, 28]],
+    ['key_feature_user_days_28d', 'sum', 'key_feature_user_days', [27, 0]],
+    ['events_28d', 'sum', 'event_count', [27, 0]],
+    ['tickets_opened_28d', 'sum', 'tickets_opened', [27, 0]],
+    ['escalations_opened_28d', 'sum', 'escalations_opened', [27, 0]],
+    ['help_site_sessions_28d', 'sum', 'help_site_sessions', [27, 0]],
+    ['web_rows_56d', 'sum', 'web_rows', [55, 0]],
+    ['champion_engagements_56d', 'sum', 'champion_engagements', [55, 0]],
+    ['seats_used', 'sum', 'users_added', 'running'],
+    ['setup_steps_completed', 'sum', 'setup_steps_done', 'running'],
+    ['escalations_90d', 'sum', 'escalation_window_change', 'running'],
+    ['nps_score_total', 'sum', 'nps_score_change', 'running'],
+    ['nps_answers', 'sum', 'nps_answer_change', 'running'],
+] -%}
+{%- for week in range(1, 9) -%}
+    {%- do rolling.append(['dau_' ~ week ~ 'w_ago', 'lag', 'daily_active_users', [7 * week, 7 * week]]) -%}
+{%- endfor -%}
+{%- set form = rolling_form('signal_date', ref('int_feature_usage_pivoted_to_account_days'), 'usage_date') %}
 
 windowed as (
+    {%- if form == 'join' %}
+    -- A few days to write: each joined to the look-back days up to it.
+    select
+        written.account_id,
+        written.signal_date,
+        written.write_from,
+        written.seat_limit,
+        written.freshdesk_company_id,
+        {{ days_between('written.account_history_start', 'written.signal_date') }} + 1 as days_of_history,
+        written.daily_active_users,
+        {%- for measure in rolling %}
+        {{ rolling_over_join(measure, 'signal_date') }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from daily as written
+    inner join daily as reached
+        on written.account_id = reached.account_id
+        and reached.signal_date <= written.signal_date
+    where written.signal_date >= written.write_from
+    group by 1, 2, 3, 4, 5, 6, 7
+    {%- else %}
     select
         account_id,
         signal_date,
@@ -241,28 +288,11 @@ windowed as (
         freshdesk_company_id,
         {{ days_between('account_history_start', 'signal_date') }} + 1 as days_of_history,
         daily_active_users,
-        avg(daily_active_users) over ({{ by_day }} rows between 6 preceding and current row) as dau_avg_7d,
-        avg(daily_active_users) over ({{ by_day }} rows between 27 preceding and current row) as dau_avg_28d,
-        sum(daily_active_users) over ({{ by_day }} rows between 27 preceding and current row) as dau_sum_28d,
-        sum(daily_active_users) over ({{ by_day }} rows between 55 preceding and 28 preceding) as dau_sum_prior_28d,
-        sum(key_feature_user_days) over ({{ by_day }} rows between 27 preceding and current row) as key_feature_user_days_28d,
-        sum(event_count) over ({{ by_day }} rows between 27 preceding and current row) as events_28d,
-        sum(tickets_opened) over ({{ by_day }} rows between 27 preceding and current row) as tickets_opened_28d,
-        sum(escalations_opened) over ({{ by_day }} rows between 27 preceding and current row) as escalations_opened_28d,
-        sum(help_site_sessions) over ({{ by_day }} rows between 27 preceding and current row) as help_site_sessions_28d,
-        sum(web_rows) over ({{ by_day }} rows between 55 preceding and current row) as web_rows_56d,
-        sum(champion_engagements) over ({{ by_day }} rows between 55 preceding and current row) as champion_engagements_56d,
-        -- The same weekday in each of the 8 weeks before: usage has a strong weekly
-        -- rhythm, so a day is compared with its own weekday (usage_anomalies).
-        {%- for week in range(1, 9) %}
-        lag(daily_active_users, {{ 7 * week }}) over ({{ by_day }}) as dau_{{ week }}w_ago,
+        {%- for measure in rolling %}
+        {{ rolling_over_window(measure, 'account_id', 'signal_date') }}{{ ',' if not loop.last }}
         {%- endfor %}
-        sum(users_added) over ({{ by_day }} rows between unbounded preceding and current row) as seats_used,
-        sum(setup_steps_done) over ({{ by_day }} rows between unbounded preceding and current row) as setup_steps_completed,
-        sum(escalation_window_change) over ({{ by_day }} rows between unbounded preceding and current row) as escalations_90d,
-        sum(nps_score_change) over ({{ by_day }} rows between unbounded preceding and current row) as nps_score_total,
-        sum(nps_answer_change) over ({{ by_day }} rows between unbounded preceding and current row) as nps_answers
     from daily
+    {%- endif %}
 ),
 
 key_features as (

@@ -1,0 +1,78 @@
+{#
+  Rolling measures over a gap-free daily spine (one row per key and day), in two
+  forms that give the same numbers:
+
+  - rolling_over_window: window functions over every row of the spine. Right for a
+    full build, which writes every day it reads.
+  - rolling_over_join: each day to be written joined to the spine days up to it
+    (`written` and `reached`), then plain aggregates. Right for an incremental run
+    that writes a few days: window functions would compute every row of the
+    look-back (8 weeks) only to keep the last few days (measured at 10,000
+    accounts: 1.1 s of window work for 3 days written, against ~0.2 s joined).
+    Its cost grows with days written x look-back, so it is used only up to
+    `rolling_join_max_days` days written (rolling_form()).
+
+  A measure is [output column, aggregate, input column, frame]; the frame is
+  [first days back, last days back] (inclusive: [27, 0] is the day and the 27
+  before it), or 'running' (every day up to the day), and aggregate 'lag' reads
+  the value exactly frame[0] days back (null when the spine does not reach it).
+  Rows and days are the same thing only because the spine has no gaps.
+#}
+
+{% macro rolling_over_window(measure, partition_by, day_column) -%}
+    {%- set name, aggregate, column, frame = measure -%}
+    {%- set over = 'partition by ' ~ partition_by ~ ' order by ' ~ day_column -%}
+    {%- if aggregate == 'lag' -%}
+        lag({{ column }}, {{ frame[0] }}) over ({{ over }})
+    {%- elif frame == 'running' -%}
+        {{ aggregate }}({{ column }}) over ({{ over }} rows between unbounded preceding and current row)
+    {%- else -%}
+        {{ aggregate }}({{ column }}) over ({{ over }} rows between {{ frame[0] }} preceding and
+            {{- ' current row' if frame[1] == 0 else ' ' ~ frame[1] ~ ' preceding' }})
+    {%- endif %} as {{ name }}
+{%- endmacro %}
+
+{% macro rolling_over_join(measure, day_column) -%}
+    {%- set name, aggregate, column, frame = measure -%}
+    {%- set reached_day = 'reached.' ~ day_column -%}
+    {%- set written_day = 'written.' ~ day_column -%}
+    {%- if aggregate == 'lag' -%}
+        max(case when {{ reached_day }} = {{ add_days(written_day, -frame[0]) }} then reached.{{ column }} end)
+    {%- elif frame == 'running' -%}
+        {{ aggregate }}(reached.{{ column }})
+    {%- else -%}
+        {{ aggregate }}(case when {{ reached_day }} between {{ add_days(written_day, -frame[0]) }}
+            and {{ add_days(written_day, -frame[1]) }} then reached.{{ column }} end)
+    {%- endif %} as {{ name }}
+{%- endmacro %}
+
+
+{#
+  rolling_form(day_column, source, source_day_column): 'join' when this run is
+  incremental and writes at most `rolling_join_max_days` days, else 'window'.
+  The days written run from the model's last day (less `usage_reload_days`, which
+  are redone) to the source's latest day before the as-of date; a query tells.
+  The offline BigQuery compile cannot query: there the var `offline_rolling_form`
+  (default 'join' when incremental) says which form to compile.
+#}
+{% macro rolling_form(day_column, source, source_day_column) -%}
+    {%- if not is_incremental() -%}
+        {{ return('window') }}
+    {%- elif target.name == 'bigquery-offline' -%}
+        {{ return(var('offline_rolling_form', 'join')) }}
+    {%- endif -%}
+    {%- set query -%}
+        select {{ days_between('written.last_day', 'latest.source_day') }} + {{ var('usage_reload_days') }}
+        from (select max({{ day_column }}) as last_day from {{ this }}) as written
+        cross join (
+            select max({{ source_day_column }}) as source_day
+            from {{ source }}
+            where {{ source_day_column }} < {{ as_of_date() }}
+        ) as latest
+    {%- endset -%}
+    {%- set days_to_write = run_query(query).columns[0].values()[0] -%}
+    {%- if days_to_write is not none and days_to_write <= var('rolling_join_max_days') -%}
+        {{ return('join') }}
+    {%- endif -%}
+    {{ return('window') }}
+{%- endmacro %}
