@@ -11,7 +11,8 @@ contracts as (
 ),
 
 signals as (
-    select * from {{ ref('int_account_signals_computed') }}
+    -- The latest day, and the 28 days of the sustained-upsell check.
+    {{ latest_days(ref('int_account_signals_computed'), 'signal_date', 28) }}
 ),
 
 latest_day as (

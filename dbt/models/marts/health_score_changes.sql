@@ -4,7 +4,7 @@
 -- band it fell from, and which components pulled the score down over 7 and 28 days.
 {%- set scores = ['usage_health', 'renewal_likelihood'] %}
 with history as (
-    select * from {{ ref('health_score_history') }}
+    {{ latest_days(ref('health_score_history'), 'score_date', var('band_change_lookback_days')) }}
 ),
 
 current_day as (
@@ -20,8 +20,7 @@ banded as (
         {{ score }}_band as band,
         case {{ score }}_band when 'green' then 1 when 'yellow' then 2 when 'red' then 3 end as band_rank
     from history
-    where score_date >= (select {{ add_days('score_date', -var('band_change_lookback_days')) }} from current_day)
-      and {{ score }}_band is not null
+    where {{ score }}_band is not null
     {%- if not loop.last %}
     union all
     {%- endif %}

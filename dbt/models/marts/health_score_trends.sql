@@ -7,7 +7,8 @@
 {%- set components = health_score_components() -%}
 
 with history as (
-    select * from {{ ref('health_score_history') }}
+    -- Today, 7 and 28 days before are all this reads.
+    {{ latest_days(ref('health_score_history'), 'score_date', 28) }}
 ),
 
 current_day as (
