@@ -7,8 +7,8 @@
   - rolling_over_join: each day to be written joined to the spine days up to it
     (`written` and `reached`), then plain aggregates. Right for an incremental run
     that writes a few days: window functions would compute every row of the
-    look-back (8 weeks) only to keep the last few days (measured at 10,000
-    accounts: 1.1 s of window work for 3 days written, against ~0.2 s joined).
+    look-back (8 weeks) only to keep the last few days (at 10,000 accounts x
+    365 days, a daily run: 1.1 s in the window operator, 0.3 s joined).
     Its cost grows with days written x look-back, so it is used only up to
     `rolling_join_max_days` days written (rolling_form()).
 
