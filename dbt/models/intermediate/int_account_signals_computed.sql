@@ -264,20 +264,24 @@ daily as (
 ]) -%}
 {%- set form = rolling_form('signal_date', ref('int_feature_usage_pivoted_to_account_days'), 'usage_date') %}
 
+{#- The join form reads each written day's own columns from `written`. -#}
+{%- set row = 'written.' if form == 'join' else '' %}
+
 windowed as (
+    select
+        {{ row }}account_id,
+        {{ row }}signal_date,
+        {{ row }}write_from,
+        {{ row }}seat_limit,
+        {{ row }}freshdesk_company_id,
+        {{ days_between(row ~ 'account_history_start', row ~ 'signal_date') }} + 1 as days_of_history,
+        {{ row }}daily_active_users,
+        {%- for measure in rolling %}
+        {{ rolling_over_join(measure, 'signal_date') if form == 'join'
+           else rolling_over_window(measure, 'account_id', 'signal_date') }}{{ ',' if not loop.last }}
+        {%- endfor %}
     {%- if form == 'join' %}
     -- A few days to write: each joined to the look-back days up to it.
-    select
-        written.account_id,
-        written.signal_date,
-        written.write_from,
-        written.seat_limit,
-        written.freshdesk_company_id,
-        {{ days_between('written.account_history_start', 'written.signal_date') }} + 1 as days_of_history,
-        written.daily_active_users,
-        {%- for measure in rolling %}
-        {{ rolling_over_join(measure, 'signal_date') }}{{ ',' if not loop.last }}
-        {%- endfor %}
     from daily as written
     inner join daily as reached
         on written.account_id = reached.account_id
@@ -285,17 +289,6 @@ windowed as (
     where written.signal_date >= written.write_from
     group by 1, 2, 3, 4, 5, 6, 7
     {%- else %}
-    select
-        account_id,
-        signal_date,
-        write_from,
-        seat_limit,
-        freshdesk_company_id,
-        {{ days_between('account_history_start', 'signal_date') }} + 1 as days_of_history,
-        daily_active_users,
-        {%- for measure in rolling %}
-        {{ rolling_over_window(measure, 'account_id', 'signal_date') }}{{ ',' if not loop.last }}
-        {%- endfor %}
     from daily
     {%- endif %}
 ),
