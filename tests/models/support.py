@@ -77,6 +77,12 @@ def dbt(args: list[str], *, duckdb_path: Path, project_dir: Path = DBT_DIR, targ
     return result
 
 
+def copy_project(destination: Path) -> Path:
+    """A private copy of the dbt project for a test that edits it."""
+    shutil.copytree(DBT_DIR, destination, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return destination
+
+
 def vars_arg(**overrides) -> list[str]:
     return ["--vars", json.dumps({**DBT_VARS, **overrides})]
 

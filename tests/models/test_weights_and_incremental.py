@@ -5,11 +5,10 @@ incremental run that adds days gives exactly what a full build gives."""
 import csv
 import datetime as dt
 import io
-import shutil
 
 import pandas as pd
 
-from tests.models.support import AS_OF, DBT_DIR, dbt, vars_arg
+from tests.models.support import AS_OF, copy_project, dbt, vars_arg
 
 USAGE = ["active_user_ratio", "key_feature_adoption", "usage_trend", "setup_completion", "support_burden",
          "help_site_engagement"]
@@ -21,11 +20,6 @@ INCREMENTAL_MODELS = {
 }
 # Rebuilt in full on every run, from the incremental tables above.
 DERIVED_MODELS = ["marts.usage_anomalies"]
-
-
-def copy_project(destination):
-    shutil.copytree(DBT_DIR, destination, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    return destination
 
 
 def weights_in(project) -> dict[str, float]:
