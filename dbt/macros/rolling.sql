@@ -52,14 +52,14 @@
   incremental and writes at most `rolling_join_max_days` days, else 'window'.
   The days written run from the model's last day (less `usage_reload_days`, which
   are redone) to the source's latest day before the as-of date; a query tells.
-  The offline BigQuery compile cannot query: there the var `offline_rolling_form`
-  (default 'join' when incremental) says which form to compile.
+  The offline BigQuery compile cannot query: its incremental compile gets the
+  daily form, 'join' (its first-build compile, not incremental, the windows).
 #}
 {% macro rolling_form(day_column, source, source_day_column) -%}
     {%- if not is_incremental() -%}
         {{ return('window') }}
     {%- elif target.name == 'bigquery-offline' -%}
-        {{ return(var('offline_rolling_form', 'join')) }}
+        {{ return('join') }}
     {%- endif -%}
     {%- set query -%}
         select {{ days_between('written.last_day', 'latest.source_day') }} + {{ var('usage_reload_days') }}
