@@ -3,13 +3,16 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 \
     DAGSTER_HOME=/opt/dagster/home CS_PLATFORM_ENV=prod \
-    DBT_EXECUTABLE=/opt/dbt/bin/dbt
+    DBT_EXECUTABLE=/opt/dbt/bin/cs-dbt
 WORKDIR /opt/cs_platform
 
 # dbt in its own environment, so that loading the code location does not import
-# dbt-core (cs_platform.settings.dbt_executable).
-COPY dbt/requirements.txt /tmp/dbt-requirements.txt
-RUN python -m venv /opt/dbt && /opt/dbt/bin/pip install -r /tmp/dbt-requirements.txt
+# dbt-core (cs_platform.settings.dbt_executable); run as `cs-dbt`, dbt's entry point
+# with the garbage collector tuned (dbt/launcher.py), as `make install` does.
+COPY dbt/requirements.txt dbt/launcher.py /tmp/dbt-env/
+RUN python -m venv /opt/dbt && /opt/dbt/bin/pip install -r /tmp/dbt-env/requirements.txt \
+    && { echo '#!/opt/dbt/bin/python'; cat /tmp/dbt-env/launcher.py; } > /opt/dbt/bin/cs-dbt \
+    && chmod +x /opt/dbt/bin/cs-dbt
 
 COPY pyproject.toml README.md ./
 COPY cs_platform ./cs_platform

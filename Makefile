@@ -9,25 +9,27 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DBT_VENV := .venv-dbt
 DBT_INSTALLED := $(DBT_VENV)/.installed
+# dbt's entry point with the garbage collector tuned for a short-lived process (dbt/launcher.py).
+DBT_CLI := $(DBT_VENV)/bin/cs-dbt
 MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -not -path 'dbt/target/*' 2>/dev/null)
 
 # The venv's tools (dagster) first, as if it were activated; dbt is found by
-# cs_platform.settings.dbt_executable (DBT_EXECUTABLE, else .venv-dbt/bin/dbt).
+# cs_platform.settings.dbt_executable (DBT_EXECUTABLE, else .venv-dbt/bin/cs-dbt).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-export DBT_EXECUTABLE ?= $(CURDIR)/$(DBT_VENV)/bin/dbt
+export DBT_EXECUTABLE ?= $(CURDIR)/$(DBT_CLI)
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 
 .PHONY: demo test install manifest sandbox clean
 
-demo: $(INSTALLED) $(DBT_INSTALLED) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
+demo: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m cs_platform.demo $(ARGS)
 
-test: $(INSTALLED) $(DBT_INSTALLED) $(MANIFEST)
+test: $(INSTALLED) $(DBT_CLI) $(MANIFEST)
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
-install: $(INSTALLED) $(DBT_INSTALLED)
+install: $(INSTALLED) $(DBT_CLI)
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,9 +41,13 @@ $(DBT_INSTALLED): dbt/requirements.txt
 	$(DBT_VENV)/bin/python -m pip install --quiet -r dbt/requirements.txt
 	touch $@
 
+$(DBT_CLI): $(DBT_INSTALLED) dbt/launcher.py
+	{ echo '#!$(CURDIR)/$(DBT_VENV)/bin/python'; cat dbt/launcher.py; } > $@
+	chmod +x $@
+
 # dagster-dbt reads a prepared manifest; parsing dbt at import would slow every load.
 manifest: $(MANIFEST)
-$(MANIFEST): $(INSTALLED) $(DBT_INSTALLED) $(DBT_SOURCES)
+$(MANIFEST): $(INSTALLED) $(DBT_CLI) $(DBT_SOURCES)
 	$(BIN)/python -m cs_platform.models
 	touch $@
 

@@ -165,12 +165,14 @@ def dbt_executable() -> str:
     dbt lives in its own environment (`.venv-dbt`, pinned in dbt/requirements.txt;
     `/opt/dbt` in the image): when dbt-core is importable beside Dagster, dagster-dbt
     imports it, and the code location takes twice as long to load in the webserver,
-    the daemon and every run. `DBT_EXECUTABLE` wins; then the project's `.venv-dbt`;
-    then a dbt installed beside this Python; then `dbt` on PATH.
+    the daemon and every run. `DBT_EXECUTABLE` wins; then the project's `.venv-dbt`,
+    its `cs-dbt` (dbt with the garbage collector tuned, dbt/launcher.py) before plain
+    `dbt`; then a dbt installed beside this Python; then `dbt` on PATH.
     """
     if os.environ.get("DBT_EXECUTABLE"):
         return os.environ["DBT_EXECUTABLE"]
-    for candidate in (PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
+    dbt_bin = PROJECT_ROOT / ".venv-dbt" / "bin"
+    for candidate in (dbt_bin / "cs-dbt", dbt_bin / "dbt", Path(sys.executable).parent / "dbt"):
         if candidate.exists():
             return str(candidate)
     return shutil.which("dbt") or "dbt"

@@ -69,7 +69,7 @@ def test_missing_prod_settings_fail_at_start_up_listing_all_of_them():
 
 def test_dbt_runs_from_its_own_environment(monkeypatch):
     monkeypatch.delenv("DBT_EXECUTABLE", raising=False)
-    assert settings.dbt_executable() == str(settings.PROJECT_ROOT / ".venv-dbt" / "bin" / "dbt")
+    assert settings.dbt_executable() == str(settings.PROJECT_ROOT / ".venv-dbt" / "bin" / "cs-dbt")
     monkeypatch.setenv("DBT_EXECUTABLE", "/opt/dbt/bin/dbt")
     assert settings.dbt_executable() == "/opt/dbt/bin/dbt"
 
