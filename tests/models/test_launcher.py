@@ -1,6 +1,5 @@
 """dbt runs through dbt/launcher.py (`cs-dbt`, dbt with its garbage collector tuned):
-it ends as plain dbt does, with dbt's exit status, and stderr stays quiet (objects
-frozen to the end would otherwise be reported as leaked by the DuckDB bindings)."""
+it ends as plain dbt does, with dbt's exit status and nothing on stderr."""
 
 from pathlib import Path
 
