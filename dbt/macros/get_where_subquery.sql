@@ -11,7 +11,7 @@
     {%- set where = config.get('where') -%}
     {%- if where -%}
         {%- if '__recent_days__' in where -%}
-            {%- set since = "cast('1900-01-01' as date)" if flags.FULL_REFRESH
+            {%- set since = first_day() if flags.FULL_REFRESH
                 else add_days(as_of_date(), -var('recent_key_test_days')) -%}
             {%- set where = where | replace('__recent_days__', since) -%}
         {%- endif -%}

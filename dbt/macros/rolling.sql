@@ -48,30 +48,22 @@
 
 
 {#
-  rolling_form(day_column, source, source_day_column): 'join' when this run is
-  incremental and writes at most `rolling_join_max_days` days, else 'window'.
-  The days written run from the model's last day (less `usage_reload_days`, which
-  are redone) to the source's latest day before the as-of date; a query tells.
-  The offline BigQuery compile cannot query: its incremental compile gets the
-  daily form, 'join' (its first-build compile, not incremental, the windows).
+  rolling_form(last_day_written, source, source_day_column): 'join' when this run
+  is incremental and writes at most `rolling_join_max_days` days, else 'window'.
+  The days written run from the model's last day (a date; none on a first build),
+  less `usage_reload_days`, which are redone, to the source's latest day before the
+  as-of date, which a query finds. The offline BigQuery compile cannot query: its
+  daily form is 'join'.
 #}
-{% macro rolling_form(day_column, source, source_day_column) -%}
-    {%- if not is_incremental() -%}
+{% macro rolling_form(last_day_written, source, source_day_column) -%}
+    {%- if last_day_written is none -%}
         {{ return('window') }}
     {%- elif target.name == 'bigquery-offline' -%}
         {{ return('join') }}
     {%- endif -%}
-    {%- set query -%}
-        select {{ days_between('written.last_day', 'latest.source_day') }} + {{ var('usage_reload_days') }}
-        from (select max({{ day_column }}) as last_day from {{ this }}) as written
-        cross join (
-            select max({{ source_day_column }}) as source_day
-            from {{ source }}
-            where {{ source_day_column }} < {{ as_of_date() }}
-        ) as latest
-    {%- endset -%}
-    {%- set days_to_write = run_query(query).columns[0].values()[0] -%}
-    {%- if days_to_write is not none and days_to_write <= var('rolling_join_max_days') -%}
+    {%- set source_day = latest_day(source, source_day_column, before=as_of_date()) -%}
+    {%- if source_day is not none
+          and (source_day - last_day_written).days + var('usage_reload_days') <= var('rolling_join_max_days') -%}
         {{ return('join') }}
     {%- endif -%}
     {{ return('window') }}

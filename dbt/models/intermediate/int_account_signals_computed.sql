@@ -23,6 +23,13 @@
 -#}
 {%- set lookback = var('signal_lookback_days') -%}
 {%- set reload = var('usage_reload_days') -%}
+{#- An incremental run writes from the last `reload` days it has and reads the
+    look-back before them; both are constants in the SQL, so that only those days
+    are read (BigQuery prunes partitions only with constants: macros/dates.sql).
+    A first build writes and reads all history. -#}
+{%- set last_written = latest_day(this, 'signal_date') if is_incremental() else none -%}
+{%- set write_from = date_literal(last_written, 1 - reload) -%}
+{%- set read_from = date_literal(last_written, 1 - reload - lookback) -%}
 
 with accounts as (
     select * from {{ ref('int_accounts_mapped') }}
@@ -40,14 +47,7 @@ bounds as (
     select
         history_start,
         history_end as write_through,
-        {% if is_incremental() %}
-        coalesce(
-            (select {{ add_days('max(signal_date)', 1 - reload) }} from {{ this }}),
-            history_start
-        ) as write_from
-        {% else %}
-        history_start as write_from
-        {% endif %}
+        {{ write_from or 'history_start' }} as write_from
     from history
 ),
 
@@ -82,8 +82,8 @@ spine as (
 usage_days as (
     select *
     from {{ ref('int_feature_usage_pivoted_to_account_days') }}
-    {%- if is_incremental() %}
-    where usage_date >= (select read_from from bounds_with_read)
+    {%- if read_from %}
+    where usage_date >= {{ read_from }}
     {%- endif %}
 ),
 
@@ -98,7 +98,9 @@ tickets_daily as (
         count(*) as tickets_opened,
         sum(case when is_escalation then 1 else 0 end) as escalations_opened
     from tickets
-    where created_date >= (select read_from from bounds_with_read)
+    {%- if read_from %}
+    where created_date >= {{ read_from }}
+    {%- endif %}
     group by 1, 2
 ),
 
@@ -109,7 +111,9 @@ help_site_daily as (
         sum(case when site = 'help' then sessions else 0 end) as help_site_sessions,
         count(*) as web_rows
     from {{ ref('stg_google_analytics__page_views_daily') }}
-    where visit_date >= (select read_from from bounds_with_read)
+    {%- if read_from %}
+    where visit_date >= {{ read_from }}
+    {%- endif %}
     group by 1, 2
 ),
 
@@ -132,7 +136,9 @@ champion_emails_daily as (
     inner join champions
         on events.recipient_email = champions.email
     where events.event_type in ('OPEN', 'CLICK')
-      and cast(events.created_at as date) >= (select read_from from bounds_with_read)
+      {%- if read_from %}
+      and cast(events.created_at as date) >= {{ read_from }}
+      {%- endif %}
     group by 1, 2
 ),
 
@@ -262,7 +268,7 @@ daily as (
     ['nps_score_total', 'sum', 'nps_score_change', 'running'],
     ['nps_answers', 'sum', 'nps_answer_change', 'running'],
 ]) -%}
-{%- set form = rolling_form('signal_date', ref('int_feature_usage_pivoted_to_account_days'), 'usage_date') %}
+{%- set form = rolling_form(last_written, ref('int_feature_usage_pivoted_to_account_days'), 'usage_date') %}
 
 {#- The join form reads each written day's own columns from `written`. -#}
 {%- set row = 'written.' if form == 'join' else '' %}

@@ -14,10 +14,7 @@ with usage as (
     select * from {{ ref('stg_product_db__feature_usage_daily') }}
     where usage_date < {{ as_of_date() }}
     {% if is_incremental() %}
-      and usage_date >= (
-          select coalesce({{ add_days('max(usage_date)', 1 - var('usage_reload_days')) }}, cast('1900-01-01' as date))
-          from {{ this }}
-      )
+      and usage_date >= {{ latest_day_in(this, 'usage_date', 1 - var('usage_reload_days')) or first_day() }}
     {% endif %}
 ),
 

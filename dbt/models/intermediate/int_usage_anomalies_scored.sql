@@ -16,8 +16,13 @@
   as data exists) are together far below what their weekdays lead to expect. That
   keeps a quiet Saturday in a small account from looking like a drop, and dates a
   real drop on the day it started.
-  Incremental, so that a daily run re-scores a few days rather than all history.
+  Incremental, so that a daily run re-scores a few days rather than all history:
+  the signals' re-loaded days (usage_reload_days), the two days before them (their
+  flags depend on those) and the new days. One day more is read, so that the first
+  re-scored day knows whether the day before it was flagged too (is_first_day).
 -#}
+{%- set last_scored = latest_day(this, 'signal_date') if is_incremental() else none -%}
+{%- set rescore_from = date_literal(last_scored, -1 - var('usage_reload_days')) -%}
 with days as (
     select
         account_id,
@@ -29,14 +34,9 @@ with days as (
         -- Poisson noise of the expected count, nor below 1 user.
         greatest(coalesce(dau_same_weekday_sd_8w, 0), sqrt(coalesce(dau_same_weekday_mean_8w, 0)), 1.0) as spread
     from {{ ref('int_account_signals_computed') }}
-    {% if is_incremental() %}
-    -- A day's flag depends on the two days after it, and the signals re-wrote the
-    -- last usage_reload_days: re-score those, the two days before them, and the new.
-    where signal_date >= (
-        select coalesce({{ add_days('max(signal_date)', -1 - var('usage_reload_days')) }}, cast('1900-01-01' as date))
-        from {{ this }}
-    )
-    {% endif %}
+    {%- if rescore_from %}
+    where signal_date >= {{ date_literal(last_scored, -2 - var('usage_reload_days')) }}
+    {%- endif %}
 ),
 
 with_next as (
@@ -93,7 +93,57 @@ flagged as (
                 then 'spike'
         end as anomaly_type
     from scored
+),
+
+-- The flagged day before each flagged day (a window over the few flagged rows only).
+runs as (
+    select
+        account_id,
+        signal_date,
+        lag(signal_date) over (partition by account_id order by signal_date) as previous_date,
+        lag(anomaly_type) over (partition by account_id order by signal_date) as previous_anomaly_type
+    from flagged
+    where anomaly_type is not null
+),
+
+with_runs as (
+    select
+        flagged.*,
+        runs.previous_date,
+        runs.previous_anomaly_type
+    from flagged
+    left join runs
+        on flagged.account_id = runs.account_id and flagged.signal_date = runs.signal_date
 )
 
-select * from flagged
+select
+    account_id,
+    signal_date,
+    daily_active_users,
+    expected_daily_active_users,
+    dau_same_weekday_last_week,
+    week_over_week_change,
+    z_score,
+    observed_3d,
+    expected_3d,
+    spread_3d,
+    ratio_3d,
+    z_score_3d,
+    anomaly_type,
+    -- A drop that lasts is flagged every day until the baseline catches up; the
+    -- first day of such a run is where it started.
+    case when anomaly_type is not null then
+        not coalesce(previous_date = {{ add_days('signal_date', -1) }} and previous_anomaly_type = anomaly_type, false)
+    end as is_first_day,
+    case
+        when anomaly_type = 'drop' and ratio_3d <= 0.2 then 'high'
+        when anomaly_type = 'drop' and ratio_3d <= 0.35 then 'medium'
+        when anomaly_type = 'spike' and z_score >= 8 then 'high'
+        when anomaly_type = 'spike' and z_score >= 6 then 'medium'
+        when anomaly_type is not null then 'low'
+    end as severity
+from with_runs
+{%- if rescore_from %}
+where signal_date >= {{ rescore_from }}
+{%- endif %}
 {{ stored_by_day('signal_date') }}

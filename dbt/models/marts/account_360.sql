@@ -135,8 +135,8 @@ touches as (
 scores as (
     select history.*
     from {{ ref('health_score_history') }} as history
-    inner join latest_day
-        on history.score_date = latest_day.signal_date
+    -- The latest signal day, as a constant: only its partition is read.
+    where history.score_date = {{ latest_day_in(ref('int_account_signals_computed'), 'signal_date') or 'cast(null as date)' }}
 ),
 
 usage_trend as (

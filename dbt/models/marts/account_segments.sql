@@ -11,7 +11,7 @@ features as (
 
 anomalies as (
     select * from {{ ref('usage_anomalies') }}
-    where anomaly_date >= (select {{ add_days('max(score_date)', -2) }} from {{ ref('health_score_history') }})
+    where anomaly_date >= {{ latest_day_in(ref('health_score_history'), 'score_date', -2) or 'cast(null as date)' }}
 ),
 
 members as (

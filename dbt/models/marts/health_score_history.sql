@@ -21,10 +21,7 @@
 with signals as (
     select * from {{ ref('int_account_signals_computed') }}
     {% if is_incremental() %}
-    where signal_date >= (
-        select coalesce({{ add_days('max(score_date)', 1 - var('usage_reload_days')) }}, cast('1900-01-01' as date))
-        from {{ this }}
-    )
+    where signal_date >= {{ latest_day_in(this, 'score_date', 1 - var('usage_reload_days')) or first_day() }}
     {% endif %}
 ),
 

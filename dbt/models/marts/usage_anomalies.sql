@@ -1,35 +1,16 @@
+{{ config(materialized='view') }}
 -- Sudden drops and spikes in an account's daily active users, one row per account
--- and day flagged; the scoring is int_usage_anomalies_scored's (incremental).
-
-with flagged as (
-    select
-        *,
-        signal_date as anomaly_date
-    from {{ ref('int_usage_anomalies_scored') }}
-    where anomaly_type is not null
-),
-
-anomalies as (
-    select
-        flagged.*,
-        lag(anomaly_date) over (partition by account_id, anomaly_type order by anomaly_date) as previous_anomaly_date
-    from flagged
-)
+-- and day flagged. The scoring, the start of each run of flagged days and the
+-- severity are int_usage_anomalies_scored's (incremental). A view: a table would
+-- copy every flagged day of all history on each daily run; readers filter by day
+-- (account_segments reads the last 3), and on BigQuery only those partitions are read.
 
 select
     account_id,
-    anomaly_date,
+    signal_date as anomaly_date,
     anomaly_type,
-    -- A drop that lasts is flagged every day until the baseline catches up; the
-    -- first day of such a run is where it started.
-    coalesce(previous_anomaly_date <> {{ add_days('anomaly_date', -1) }}, true) as is_first_day,
-    case
-        when anomaly_type = 'drop' and ratio_3d <= 0.2 then 'high'
-        when anomaly_type = 'drop' and ratio_3d <= 0.35 then 'medium'
-        when anomaly_type = 'spike' and z_score >= 8 then 'high'
-        when anomaly_type = 'spike' and z_score >= 6 then 'medium'
-        else 'low'
-    end as severity,
+    is_first_day,
+    severity,
     daily_active_users,
     expected_daily_active_users,
     dau_same_weekday_last_week,
@@ -37,4 +18,5 @@ select
     z_score,
     ratio_3d as three_day_ratio_to_expected,
     z_score_3d
-from anomalies
+from {{ ref('int_usage_anomalies_scored') }}
+where anomaly_type is not null

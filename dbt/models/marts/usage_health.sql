@@ -5,7 +5,7 @@
 with latest as (
     select history.*
     from {{ ref('health_score_history') }} as history
-    where history.score_date = (select max(score_date) from {{ ref('health_score_history') }})
+    where history.score_date = {{ latest_day_in(ref('health_score_history'), 'score_date') or 'cast(null as date)' }}
 ),
 
 trend as (
