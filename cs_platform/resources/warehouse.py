@@ -192,8 +192,8 @@ class BigQueryWarehouse(Warehouse):
         schema, name = table.split(".")
         dataset = f"{self.project}.{self.dataset_prefix}{schema}"
         client.create_dataset(bigquery.Dataset(dataset), exists_ok=True)
-        bq_schema = [bigquery.SchemaField(c, BIGQUERY_TYPES[t]) for c, t in columns.items()]
-        target = bigquery.Table(f"{dataset}.{name}", schema=bq_schema)
+        target = bigquery_table(f"{dataset}.{name}", columns, replace_where)
+        bq_schema = target.schema
         existing = client.create_table(target, exists_ok=True)
         missing = [f for f in bq_schema if f.name not in {s.name for s in existing.schema}]
         if missing:
@@ -239,6 +239,21 @@ class BigQueryWarehouse(Warehouse):
         except NotFound:
             return None
         return [f.name for f in t.schema]
+
+
+def bigquery_table(table_id: str, columns: Mapping[str, str], replace_where: tuple[str, Sequence] | None):
+    """The table a first write creates. A table written by the day (daily usage, page
+    views: `replace_where` on a DATE column) is partitioned by that day, so that a
+    load replaces one partition, and a daily dbt run, which bounds its reads by
+    constant days, is billed for the days it reads rather than all history. (Tables
+    created before this keep their layout; recreate them to get it.)"""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(table_id, schema=[bigquery.SchemaField(c, BIGQUERY_TYPES[t]) for c, t in columns.items()])
+    if replace_where is not None and columns.get(replace_where[0]) == "date":
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=bigquery.TimePartitioningType.DAY, field=replace_where[0])
+    return table
 
 
 def _bq_params(params):
