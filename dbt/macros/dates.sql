@@ -125,8 +125,8 @@
   min/max only for constants.
 
   While dbt parses, or before the table exists, it is none. The offline BigQuery
-  compile cannot query:
-  it gets the day before the as-of date, the latest day of a table kept current.
+  compile cannot query: it gets the day before the as-of date, the latest day of a
+  table kept current.
 #}
 {% macro latest_day(relation, day_column, before=none) -%}
     {%- if target.name == 'bigquery-offline' -%}
