@@ -1,6 +1,7 @@
 # The two commands of the README: `make demo` and `make test`.
 # Each creates the two environments and installs on first use; later runs reuse them:
-# .venv for cs_platform and Dagster, .venv-dbt for the dbt CLI (dbt/requirements.txt),
+# .venv for cs_platform, Dagster and the development kit (devkit/, with the `dev` extra),
+# .venv-dbt for the dbt CLI (dbt/requirements.txt),
 # kept apart so that loading the code location does not import dbt-core.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -24,16 +25,16 @@ export DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 .PHONY: demo test install manifest sandbox clean
 
 demo: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m cs_platform.demo $(ARGS)
+	$(BIN)/python -m devkit.demo $(ARGS)
 
 test: $(INSTALLED) $(DBT_CLI) $(MANIFEST)
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 install: $(INSTALLED) $(DBT_CLI)
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml devkit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./devkit
 	touch $@
 
 $(DBT_INSTALLED): dbt/requirements.txt
@@ -56,7 +57,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 
 sandbox: $(INSTALLED)
-	$(BIN)/python -m cs_platform.sandbox --data data/sample --state data/sandbox
+	$(BIN)/python -m devkit.sandbox --data data/sample --state data/sandbox
 
 clean:
 	rm -rf data .dagster_home dbt/target dbt/logs

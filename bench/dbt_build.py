@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cs_platform import settings  # noqa: E402
-from cs_platform.models.sample_warehouse import load_sample_data, write_raw  # noqa: E402
+from devkit.sample_warehouse import load_sample_data, write_raw  # noqa: E402
 from cs_platform.resources.warehouse import DuckDBWarehouse  # noqa: E402
 from cs_platform.sources import catalog  # noqa: E402
 
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
     warehouse_path.unlink(missing_ok=True)
     last_day = args.as_of - dt.timedelta(days=1)
     try:
-        from cs_platform.sample_data import generate
+        from devkit.sample_data import generate
 
         started = time.perf_counter()
         manifest = generate(sample, accounts=args.accounts, seed=args.seed, days=args.days, as_of=args.as_of)

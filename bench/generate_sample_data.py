@@ -1,6 +1,6 @@
 """The sample-data generator at scale (targets: minutes, under 4 GB peak RSS).
 
-Runs `python -m cs_platform.sample_data` in a child process into a temporary folder
+Runs `python -m devkit.sample_data` in a child process into a temporary folder
 and prints the wall time, the child's peak RSS and what it wrote.
 
     .venv/bin/python bench/generate_sample_data.py                           # 100,000 accounts, 120 days
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--as-of", default="2026-11-22")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cs_sample_bench_") as out:
-        command = [sys.executable, "-m", "cs_platform.sample_data", "--out", out,
+        command = [sys.executable, "-m", "devkit.sample_data", "--out", out,
                    "--accounts", str(args.accounts), "--days", str(args.days),
                    "--seed", str(args.seed), "--as-of", args.as_of]
         start = time.perf_counter()

@@ -53,8 +53,8 @@ from cs_platform import settings  # noqa: E402
 from cs_platform.resources.karte_exports import KarteExportsResource  # noqa: E402
 from cs_platform.resources.product_db import ProductDBResource  # noqa: E402
 from cs_platform.resources.warehouse import DUCKDB_TYPES, DuckDBWarehouse, quote  # noqa: E402
-from cs_platform.sample_data import Manifest, generate  # noqa: E402
-from cs_platform.sandbox import Sandbox  # noqa: E402
+from devkit.sample_data import Manifest, generate  # noqa: E402
+from devkit.sandbox import Sandbox  # noqa: E402
 from cs_platform.sources import catalog  # noqa: E402
 from cs_platform.sources.catalog import SourceObject  # noqa: E402
 
@@ -197,9 +197,9 @@ def load_object(obj: SourceObject, asset: dg.AssetsDefinition, resources: dict, 
 def source_assets() -> dict[str, dg.AssetsDefinition]:
     """Every catalog object's asset, from the merged source definitions (so the
     benchmark follows the code, wherever an asset is defined)."""
-    from cs_platform.sources.definitions import defs
+    from cs_platform.definitions import defs
 
-    by_key = {a.key: a for a in defs.assets if isinstance(a, dg.AssetsDefinition)}
+    by_key = {a.key: a for a in defs().assets if isinstance(a, dg.AssetsDefinition)}
     return {obj.table: by_key[dg.AssetKey(obj.asset_key_path)] for obj in catalog.SOURCE_OBJECTS.values()}
 
 

@@ -34,8 +34,8 @@ from cs_platform.activation.engine import run_sync  # noqa: E402
 from cs_platform.resources.hubspot import HubSpotResource  # noqa: E402
 from cs_platform.resources.salesforce import SalesforceResource  # noqa: E402
 from cs_platform.resources.warehouse import DuckDBWarehouse  # noqa: E402
-from cs_platform.sandbox import Sandbox  # noqa: E402
-from cs_platform.sandbox.salesforce import salesforce_id  # noqa: E402
+from devkit.sandbox import Sandbox  # noqa: E402
+from devkit.sandbox.salesforce import salesforce_id  # noqa: E402
 
 ACCOUNTS = "marts.activation_salesforce_accounts"
 COMPANIES = "marts.activation_hubspot_companies"

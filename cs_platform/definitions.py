@@ -1,24 +1,31 @@
-"""The one code location: every stage's assets, checks, jobs, schedules and sensors.
+"""The one code location: everything under `cs_platform/defs/`, with the resources
+of the environment (`cs_platform.settings`).
 
-Stages are merged in data-flow order; resources come from the environment
-switch in `cs_platform.settings`.
+The defs folder is loaded as `dg.load_from_defs_folder` loads it (a module's `defs`,
+or its assets, jobs, schedules and sensors; a component's `defs.yaml`), but from the
+folder itself rather than the project root: the root adds a listing of every
+component type installed in the environment, which imports each integration's
+components (dagster-gcp's alone is ~0.7 s) on every load of the code location, in
+the webserver, the daemon and every run, for a registry panel this project does not use.
+The resources come first, so that missing production settings stop the load with
+one message naming them all.
 """
+
+import warnings
+from pathlib import Path
 
 import dagster as dg
 
 from cs_platform import settings
 
-# First, so that missing production settings stop the load with one clear message.
-resources = settings.resources_for()
 
-# Modules, not their `defs`: Dagster refuses a module with two Definitions at top level.
-from cs_platform import activation, alerts, models  # noqa: E402
-from cs_platform.sources import definitions as sources  # noqa: E402
+@dg.definitions
+def defs() -> dg.Definitions:
+    resources = settings.resources_for()
+    import cs_platform.defs
 
-defs = dg.Definitions.merge(
-    sources.defs,
-    models.defs,
-    activation.defs,
-    alerts.defs,
-    dg.Definitions(resources=resources),
-)
+    tree = dg.ComponentTree.from_module(defs_module=cs_platform.defs, project_root=settings.PROJECT_ROOT)
+    with warnings.catch_warnings():  # the loader's own preview warnings, as load_from_defs_folder hides them
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        loaded = tree.build_defs(Path(cs_platform.defs.__file__).parent)
+    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources))

@@ -101,6 +101,12 @@ def load_sandbox_endpoints() -> None:
             os.environ.setdefault(key, str(value))
 
 
+def run_url(run_id: str) -> str:
+    """A run's page in the Dagster UI, for links in alerts (`DAGSTER_WEBSERVER_URL`)."""
+    base = os.environ.get("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000"
+    return f"{base.rstrip('/')}/runs/{run_id}"
+
+
 def report_base_url() -> str:
     """Where per-account report pages are served; the link written to the CRM."""
     return os.environ.get("REPORT_BASE_URL", "http://127.0.0.1:3000/reports")

@@ -22,7 +22,7 @@ def test_demo_builds_the_whole_graph(tmp_path):
     for key in [k for k in env if k.startswith(("SALESFORCE_", "HUBSPOT_", "FRESHDESK_", "AIRTABLE_",
                                                  "GA4_", "SLACK_", "KARTE_", "PRODUCT_DB_"))]:
         del env[key]
-    proc = subprocess.run([sys.executable, "-m", "cs_platform.demo", "--no-ui", "--accounts", "50",
+    proc = subprocess.run([sys.executable, "-m", "devkit.demo", "--no-ui", "--accounts", "50",
                            "--days", "42"], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Built " in proc.stdout

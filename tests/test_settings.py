@@ -58,7 +58,7 @@ def test_unknown_environment_is_refused(monkeypatch):
 def test_missing_prod_settings_fail_at_start_up_listing_all_of_them():
     env = {k: v for k, v in PROD_ENV.items() if k not in ("HUBSPOT_ACCESS_TOKEN", "GCP_PROJECT")}
     env.update({"CS_PLATFORM_ENV": "prod", "PATH": "/usr/bin:/bin"})
-    proc = subprocess.run([sys.executable, "-c", "import cs_platform.definitions"],
+    proc = subprocess.run([sys.executable, "-c", "from cs_platform.definitions import defs; defs()"],
                           env=env, capture_output=True, text=True)
     assert proc.returncode != 0
     last_line = proc.stderr.strip().splitlines()[-1]
@@ -79,7 +79,7 @@ def test_loading_the_code_location_does_not_import_dbt_core():
     the code location: dbt must only run as a CLI from its own environment. (Nor
     should simple-salesforce's SOAP client load before a Salesforce client is made.)"""
     proc = subprocess.run(
-        [sys.executable, "-c", "import sys, cs_platform.definitions; "
+        [sys.executable, "-c", "import sys; from cs_platform.definitions import defs; defs(); "
                                "print(sorted(m for m in sys.modules if m.startswith(('dbt.', 'simple_salesforce'))))"],
         capture_output=True, text=True, check=True)
     # (A bare `dbt` is the project folder, seen as a namespace package.)

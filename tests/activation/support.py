@@ -17,8 +17,8 @@ from cs_platform.activation.config import parse_syncs
 from cs_platform.resources.hubspot import HubSpotResource
 from cs_platform.resources.salesforce import SalesforceResource
 from cs_platform.resources.warehouse import DuckDBWarehouse
-from cs_platform.sandbox import Sandbox
-from cs_platform.sandbox.salesforce import salesforce_id
+from devkit.sandbox import Sandbox
+from devkit.sandbox.salesforce import salesforce_id
 
 ACCOUNTS_TABLE = "marts.activation_salesforce_accounts"
 COMPANIES_TABLE = "marts.activation_hubspot_companies"

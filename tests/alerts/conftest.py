@@ -9,7 +9,7 @@ from cs_platform.resources.airtable import AirtableResource
 from cs_platform.resources.karte_exports import KarteExportsResource
 from cs_platform.resources.slack import SlackResource
 from cs_platform.resources.warehouse import DuckDBWarehouse
-from cs_platform.sandbox import Sandbox
+from devkit.sandbox import Sandbox
 from tests.conftest import point_at_sandbox
 
 

@@ -35,8 +35,8 @@ def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, p
 
     from cs_platform.resources.product_db import ProductDBResource
     from cs_platform.resources.warehouse import DuckDBWarehouse
-    from cs_platform.sample_data import generate
-    from cs_platform.sources.product_db import table_assets
+    from devkit.sample_data import generate
+    from cs_platform.defs.sources.product_db import table_assets
 
     generate(tmp_path / "sample", accounts=50, seed=7, days=42)
     (plans,) = [a for a in table_assets if a.key == dg.AssetKey(["raw", "product_db", "plans"])]

@@ -18,7 +18,7 @@ import pandas as pd
 from filelock import FileLock
 
 from cs_platform import settings
-from cs_platform.models.sample_warehouse import load_sample_data
+from devkit.sample_warehouse import load_sample_data
 from cs_platform.resources.warehouse import DuckDBWarehouse
 
 AS_OF = dt.date(2026, 3, 2)
@@ -89,7 +89,7 @@ def vars_arg(**overrides) -> list[str]:
 
 def build_warehouse(root: Path) -> BuiltWarehouse:
     """Generate, load the raw tables, `dbt build`; reused when already built."""
-    from cs_platform.sample_data import generate
+    from devkit.sample_data import generate
 
     built = BuiltWarehouse(root=root, sample_dir=root / "sample", warehouse_path=root / WAREHOUSE_FILE,
                            target_path=root / "target")

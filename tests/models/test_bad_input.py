@@ -6,7 +6,7 @@ marts, not the activation models, not a sync waiting on them."""
 import dagster as dg
 import pytest
 
-from cs_platform.models.assets import DbtBuildConfig, dbt_models
+from cs_platform.defs.models.dbt import DbtBuildConfig, dbt_models
 from cs_platform.models.project import dbt_cli
 from cs_platform.resources.warehouse import DuckDBWarehouse
 from tests.models.support import AS_OF

@@ -18,7 +18,7 @@ ACTIVATION_KEYS = {
 
 @pytest.fixture(scope="module")
 def dbt_models():
-    from cs_platform.models.assets import dbt_models
+    from cs_platform.defs.models.dbt import dbt_models
 
     return dbt_models
 
@@ -114,7 +114,7 @@ def test_every_table_with_a_primary_key_has_one_key_check_on_it():
 
 
 def test_definitions_load_with_the_platform_resources():
-    from cs_platform.models import defs
+    from cs_platform.defs.models.dbt import defs
 
     merged = dg.Definitions.merge(defs, dg.Definitions(resources={"warehouse": settings.resources_for()["warehouse"]}))
     job = merged.resolve_job_def("dbt_build")

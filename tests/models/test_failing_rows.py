@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from cs_platform.models.assets import markdown_table, offending_keys
+from cs_platform.models.results import markdown_table, offending_keys
 
 
 def test_unique_failures_name_the_key_and_its_count():

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cs_platform.sample_data import Manifest, generate
+from devkit.sample_data import Manifest, generate
 from cs_platform.sources import catalog
 
 AS_OF = dt.date(2026, 11, 22)

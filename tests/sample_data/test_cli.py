@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cs_platform.sample_data", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "devkit.sample_data", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

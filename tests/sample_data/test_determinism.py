@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cs_platform.sample_data import generate
+from devkit.sample_data import generate
 from tests.sample_data.conftest import out_files
 
 ARGS = dict(accounts=50, days=42, as_of=dt.date(2026, 11, 22))
@@ -20,7 +20,7 @@ def test_same_arguments_give_byte_identical_files(tmp_path):
     generate(tmp_path / "a", seed=11, **ARGS)
     # Again through the CLI, in a process with another hash seed: no output may depend
     # on set order, and the CLI must mean the same as the Python API.
-    subprocess.run([sys.executable, "-m", "cs_platform.sample_data", "--out", str(tmp_path / "b"),
+    subprocess.run([sys.executable, "-m", "devkit.sample_data", "--out", str(tmp_path / "b"),
                     "--accounts", "50", "--seed", "11", "--days", "42", "--as-of", "2026-11-22"],
                    cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": "12345"}, check=True, capture_output=True)
     first, second = _hashes(tmp_path / "a"), _hashes(tmp_path / "b")

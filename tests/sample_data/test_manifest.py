@@ -5,7 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from cs_platform.sample_data import Manifest
+from devkit.sample_data import Manifest
 from cs_platform.sources import catalog
 from tests.sample_data.conftest import ACCOUNTS, AS_OF, DAYS, SEED, file_objects, product_tables
 

@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from cs_platform.sample_data import generate
+from devkit.sample_data import generate
 from cs_platform.sources import catalog
 from tests.conftest import postgres_url
 

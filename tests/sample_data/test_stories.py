@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from cs_platform.sample_data.stories import STORY_NAMES
+from devkit.sample_data.stories import STORY_NAMES
 from cs_platform.sources.catalog import KEY_FEATURES, SETUP_STEPS
 from tests.sample_data.conftest import ACCOUNTS, AS_OF, DAYS
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from cs_platform.sandbox import Sandbox
+from devkit.sandbox import Sandbox
 
 # The sandbox's "now": after every timestamp in the fixture data.
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=timezone.utc)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import requests
 
-from cs_platform.sandbox import Sandbox
-from cs_platform.sandbox.__main__ import main as sandbox_cli
+from devkit.sandbox import Sandbox
+from devkit.sandbox.__main__ import main as sandbox_cli
 
 from .conftest import NOW, sf_id
 
@@ -97,7 +97,7 @@ def test_cli_serves_until_sigterm(sample_dir, tmp_path):
              for arg in (f"--{api}-port", "0")]
     env = {k: v for k, v in os.environ.items() if k != "REQUESTS_CA_BUNDLE"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cs_platform.sandbox", "--data", str(sample_dir), "--state", str(state),
+        [sys.executable, "-m", "devkit.sandbox", "--data", str(sample_dir), "--state", str(state),
          "--ready-file", str(tmp_path / "ready"), *ports],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -11,7 +11,7 @@ from simple_salesforce.exceptions import (SalesforceExpiredSession, SalesforceMa
                                           SalesforceOperationError, SalesforceRefusedRequest,
                                           SalesforceResourceNotFound)
 
-from cs_platform.sandbox import Sandbox
+from devkit.sandbox import Sandbox
 
 from .conftest import NOW, SF_VERSION, salesforce_client, sf_id
 

@@ -21,8 +21,8 @@ from cs_platform.resources.airtable import AirtableResource
 from cs_platform.resources.google_analytics import GoogleAnalyticsResource
 from cs_platform.resources.karte_exports import KarteExportsResource
 from cs_platform.resources.warehouse import DuckDBWarehouse
-from cs_platform.sample_data import Manifest, generate
-from cs_platform.sandbox import Sandbox
+from devkit.sample_data import Manifest, generate
+from devkit.sandbox import Sandbox
 from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.loading import QUARANTINE_TABLE
 from tests.conftest import point_at_sandbox

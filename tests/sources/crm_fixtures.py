@@ -16,8 +16,8 @@ import pytest
 from cs_platform.resources.freshdesk import FreshdeskResource
 from cs_platform.resources.hubspot import HubSpotResource
 from cs_platform.resources.salesforce import SalesforceResource
-from cs_platform.sample_data import Manifest
-from cs_platform.sandbox import CREDENTIALS, Sandbox
+from devkit.sample_data import Manifest
+from devkit.sandbox import CREDENTIALS, Sandbox
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
 from tests.conftest import point_at_sandbox

@@ -4,7 +4,7 @@ import math
 import time
 
 from cs_platform.sources import catalog
-from cs_platform.sources.airtable import feature_requests
+from cs_platform.defs.sources.airtable import feature_requests
 
 FEATURE_REQUESTS = catalog.get("airtable", "feature_requests")
 LIST_ROUTE = "GET /v0/<base>/Feature Requests"

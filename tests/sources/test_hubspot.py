@@ -9,7 +9,7 @@ import time
 import dagster as dg
 
 from cs_platform.sources import catalog
-from cs_platform.sources import hubspot as hs_source
+from cs_platform.defs.sources import hubspot as hs_source
 from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_PRIMARY_KEY
 from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     PAGE_SIZE,
@@ -82,7 +82,7 @@ def test_searches_past_the_result_cap_restart_from_the_last_modified_date(source
     # A cap of 40 results per search (the sandbox answers 400 past it), and 39
     # contacts sharing one modified date (changed in one edit): reading all takes
     # several searches, and a restart inside the tied group neither skips nor repeats.
-    monkeypatch.setattr("cs_platform.sandbox.hubspot.SEARCH_WINDOW", 40)
+    monkeypatch.setattr("devkit.sandbox.hubspot.SEARCH_WINDOW", 40)
     tied = [r["id"] for r in crm_sandbox.records("hubspot/contacts")[:39]]
     crm_sandbox.mutate("hubspot/contacts", "update", [{"id": i, "properties": {"jobtitle": "CFO"}} for i in tied])
 
@@ -94,7 +94,7 @@ def test_searches_past_the_result_cap_restart_from_the_last_modified_date(source
 
 def test_more_records_on_one_modified_date_than_a_search_returns_fail_clearly(crm_sandbox, materialize,
                                                                              monkeypatch):
-    monkeypatch.setattr("cs_platform.sandbox.hubspot.SEARCH_WINDOW", 40)
+    monkeypatch.setattr("devkit.sandbox.hubspot.SEARCH_WINDOW", 40)
     tied = [r["id"] for r in crm_sandbox.records("hubspot/contacts")[:45]]
     crm_sandbox.mutate("hubspot/contacts", "update", [{"id": i, "properties": {"jobtitle": "CFO"}} for i in tied])
 

@@ -8,7 +8,8 @@ import dagster as dg
 import pytest
 
 from cs_platform.resources.karte_exports import GCSExportFolder, KarteExportsResource
-from cs_platform.sources import catalog, karte
+from cs_platform.defs.sources import karte
+from cs_platform.sources import catalog
 
 NPS = catalog.get("karte", "nps_responses")
 NPS_PARTITIONS = karte.file_partitions(NPS)

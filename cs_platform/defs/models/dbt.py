@@ -1,0 +1,106 @@
+"""The dbt project as one Dagster multi-asset: every model and seed an asset, every
+dbt test an asset check.
+
+One `dbt build` runs seeds, models and tests in dependency order. A test with
+severity `error` is a blocking check: dbt skips the models downstream of it, and
+Dagster does not start the syncs downstream of those, so no CRM receives scores
+computed from bad data. When a test fails, its query (compiled by this run) is
+run again once dbt has exited and the rows it finds are named in the check's
+result, e.g. the duplicated Salesforce Account Ids. Nothing is stored for tests
+that pass: dbt's `store_failures` would cost a view per test on every run.
+"""
+
+
+import json
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+from pydantic import Field
+
+from cs_platform import settings
+from cs_platform.models.project import dbt_cli, dbt_project, require_manifest
+from cs_platform.models.results import translator, with_failing_rows, with_row_counts
+from cs_platform.resources.warehouse import Warehouse
+
+require_manifest()
+
+
+class DbtBuildConfig(dg.Config):
+    as_of_date: str | None = Field(
+        default=None,
+        description="The day the models treat as today (YYYY-MM-DD); unset: the current date. "
+                    "Pin it to rebuild a past day reproducibly.")
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild incremental models (daily usage, score history) from all history, "
+                    "e.g. after editing the score weights in the seeds.")
+
+
+def build_args(config: DbtBuildConfig) -> list[str]:
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    if config.as_of_date:
+        args += ["--vars", json.dumps({"as_of_date": config.as_of_date})]
+    return args
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    name="dbt_models",
+    # DuckDB admits one writing process: dbt shares the warehouse pool with the loaders.
+    pool=settings.WAREHOUSE_POOL,
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
+               config: DbtBuildConfig):
+    invocation = dbt.cli(build_args(config), context=context, raise_on_error=False)
+    failed_checks: list[dg.AssetCheckResult] = []
+    outputs: list[dg.Output] = []
+    for event in invocation.stream():
+        if isinstance(event, dg.AssetCheckResult) and not event.passed:
+            failed_checks.append(event)  # reported below, once dbt has released the warehouse
+            continue
+        if isinstance(event, dg.Output):
+            outputs.append(event)  # row counts are added below, for the same reason
+            continue
+        yield event
+    yield from with_row_counts(outputs, invocation.manifest, warehouse, context.log)
+
+    # This run's own manifest: its relation names (e.g. the DuckDB file's catalog)
+    # are those of the warehouse the tests just ran against.
+    try:
+        manifest = invocation.get_artifact("manifest.json")
+    except Exception:  # dbt failed before writing one
+        manifest = invocation.manifest
+    summaries = []
+    for check in failed_checks:
+        enriched = with_failing_rows(check, manifest, warehouse, context.log)
+        summaries.append(f"{check.asset_key.to_user_string()}: {enriched.description}")
+        yield enriched
+
+    if not invocation.is_successful():
+        errors = summaries or ["see the dbt log above"]
+        raise dg.Failure(
+            description="dbt build did not succeed; models downstream of a failure were skipped.\n"
+                        + "\n".join(f"- {line}" for line in errors),
+            metadata={"failed_checks": len(failed_checks)},
+        )
+
+
+# The whole dbt project once a day. Raw tables load more often; the models are
+# rebuilt from whatever has landed by then (the incremental ones add only new days).
+dbt_build_job = dg.define_asset_job(
+    "dbt_build", selection=dg.AssetSelection.assets(dbt_models),
+    description="dbt build: seeds, models and tests of the whole dbt project.")
+dbt_build_daily = dg.ScheduleDefinition(
+    name="dbt_build_daily", job=dbt_build_job, cron_schedule="30 5 * * *",
+    default_status=settings.schedule_default_status())
+
+defs = dg.Definitions(
+    assets=[dbt_models],
+    jobs=[dbt_build_job],
+    schedules=[dbt_build_daily],
+    resources={"dbt": dbt_cli()},
+)

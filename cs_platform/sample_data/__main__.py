@@ -1,3 +1,0 @@
-from cs_platform.sample_data.cli import main
-
-main()

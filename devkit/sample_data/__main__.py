@@ -1,0 +1,3 @@
+from devkit.sample_data.cli import main
+
+main()
