@@ -3,7 +3,8 @@
 One entry per raw table. It is the single contract shared by the sample-data
 generator (what to produce), the sandbox (what to serve), the loaders (expected
 columns, key, cursor, types for validation and schema-drift checks) and the dbt
-sources (`dbt/models/staging/_sources.yml` mirrors it; a test keeps them in step).
+sources (`dbt/models/staging/_sources.yml` is generated from it by
+`python -m cs_platform.sources.dbt_sources`; a test compares the two).
 
 Field names are the source's own. Nested JSON objects from an API are flattened
 one level with a double underscore (HubSpot `properties.name` -> `properties__name`,
@@ -217,6 +218,17 @@ _OBJECTS = [
         description="Help-site and product page views per account and day "
                     "(dimension customEvent:account_id; hostName help.example.com or app.example.com)."),
 ]
+
+# One line per tool: the description of its dbt source `raw_<tool>`.
+TOOL_DESCRIPTIONS = {
+    "product_db": "The product's own database (accounts, users, plans, daily feature usage, onboarding steps).",
+    "salesforce": "Salesforce CRM: accounts with their owner CSM, contacts, deals, contracts, CSM tasks and events.",
+    "hubspot": "HubSpot marketing: companies, contacts and marketing email events.",
+    "freshdesk": "Freshdesk support desk: companies, tickets and CSAT ratings.",
+    "karte": "KARTE exports: NPS answers and in-product tour views (CSV drops).",
+    "airtable": "Airtable base where CSMs log feature requests.",
+    "google_analytics": "GA4: help-site and product page views per account and day.",
+}
 
 SOURCE_OBJECTS: dict[tuple[str, str], SourceObject] = {(o.tool, o.name): o for o in _OBJECTS}
 TOOLS: tuple[str, ...] = tuple(dict.fromkeys(o.tool for o in _OBJECTS))

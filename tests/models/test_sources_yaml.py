@@ -1,15 +1,24 @@
-"""The dbt sources mirror the source catalog exactly, so they never drift apart:
-one source `raw_<tool>` per tool, one table per catalog object, the same columns
-in the same order with the same logical types, and key tests on the primary key."""
+"""The dbt sources are generated from the source catalog (`python -m
+cs_platform.sources.dbt_sources`), so they never drift apart: the committed file is
+the generated text, with one source `raw_<tool>` per tool, one table per catalog
+object, the same columns in the same order with the same logical types, and key
+tests on the primary key."""
 
 import re
 
 import yaml
 
-from cs_platform.sources import catalog
+from cs_platform.sources import catalog, dbt_sources
 from tests.models.support import DBT_DIR
 
 SOURCES_YAML = DBT_DIR / "models" / "staging" / "_sources.yml"
+
+
+def test_the_committed_sources_file_is_the_generated_text():
+    assert dbt_sources.SOURCES_YAML == SOURCES_YAML
+    assert SOURCES_YAML.read_text() == dbt_sources.render(), (
+        "dbt/models/staging/_sources.yml is out of step with the catalog: "
+        "run `python -m cs_platform.sources.dbt_sources`")
 
 
 def sources() -> dict[str, dict]:
