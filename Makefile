@@ -28,6 +28,7 @@ demo: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m devkit.demo $(ARGS)
 
 test: $(INSTALLED) $(DBT_CLI) $(MANIFEST)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 install: $(INSTALLED) $(DBT_CLI)
