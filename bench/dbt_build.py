@@ -44,9 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cs_platform import settings  # noqa: E402
-from devkit.sample_warehouse import load_sample_data, write_raw  # noqa: E402
 from cs_platform.resources.warehouse import DuckDBWarehouse  # noqa: E402
 from cs_platform.sources import catalog  # noqa: E402
+from devkit.sample_warehouse import load_sample_data, write_raw  # noqa: E402
 
 INCREMENTAL_MODELS = ("int_feature_usage_pivoted_to_account_days", "int_account_signals_computed",
                       "health_score_history", "int_usage_anomalies_scored")

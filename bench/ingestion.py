@@ -53,10 +53,10 @@ from cs_platform import settings  # noqa: E402
 from cs_platform.resources.karte_exports import KarteExportsResource  # noqa: E402
 from cs_platform.resources.product_db import ProductDBResource  # noqa: E402
 from cs_platform.resources.warehouse import DUCKDB_TYPES, DuckDBWarehouse, quote  # noqa: E402
-from devkit.sample_data import Manifest, generate  # noqa: E402
-from devkit.sandbox import Sandbox  # noqa: E402
 from cs_platform.sources import catalog  # noqa: E402
 from cs_platform.sources.catalog import SourceObject  # noqa: E402
+from devkit.sample_data import Manifest, generate  # noqa: E402
+from devkit.sandbox import Sandbox  # noqa: E402
 
 USAGE = catalog.get("product_db", "feature_usage_daily")
 # The sandbox API that serves each tool; product_db and karte are not served over HTTP.

@@ -3,7 +3,7 @@ record per call, against the sandbox with injected latency on every call.
 
     .venv/bin/python bench/reverse_etl.py [--rows 10000] [--latency-ms 50] [--naive-sample 1000]
 
-For each destination it runs the real sync engine (the shipped syncs.yaml settings:
+For each destination it runs the real sync engine (the shipped syncs' settings, defs/activation/syncs/defs.yaml:
 Salesforce Account via Bulk API 2.0 above 2,000 rows, and via sObject Collections
 for comparison; HubSpot companies via batch update), then the naive sync: one
 REST call per record (PATCH /sobjects/Account/{Id}, PATCH /crm/v3/objects/companies/{id}).
@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cs_platform.activation.config import SYNCS_FILE, parse_syncs  # noqa: E402
+from cs_platform.activation.component import load_syncs  # noqa: E402
 from cs_platform.activation.destinations import connect  # noqa: E402
 from cs_platform.activation.engine import run_sync  # noqa: E402
 from cs_platform.resources.hubspot import HubSpotResource  # noqa: E402
@@ -129,7 +128,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rows, sample = args.rows, (args.naive_sample or args.rows)
 
-    shipped = {s.name: s for s in parse_syncs(yaml.safe_load(SYNCS_FILE.read_text()))}
+    shipped = {s.name: s for s in load_syncs(manifest=None)}
     sf_bulk = dataclasses.replace(shipped["account_health"], table=ACCOUNTS)
     sf_collections = dataclasses.replace(
         sf_bulk, name="account_health_collections",
@@ -140,7 +139,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp, Sandbox(None, seed=1) as sandbox:
         env = sandbox.env()
         sf_res = SalesforceResource(login_url=env["SALESFORCE_LOGIN_URL"], client_id=env["SALESFORCE_CLIENT_ID"],
-                                    client_secret=env["SALESFORCE_CLIENT_SECRET"], ca_bundle=env["SALESFORCE_CA_BUNDLE"])
+                                    client_secret=env["SALESFORCE_CLIENT_SECRET"],
+                                    ca_bundle=env["SALESFORCE_CA_BUNDLE"])
         hs_res = HubSpotResource(base_url=env["HUBSPOT_BASE_URL"], access_token=env["HUBSPOT_ACCESS_TOKEN"])
         warehouse = DuckDBWarehouse(path=str(Path(tmp) / "bench.duckdb"))
         sf_ids = seed(sandbox, rows)

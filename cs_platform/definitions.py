@@ -25,7 +25,8 @@ def defs() -> dg.Definitions:
     import cs_platform.defs
 
     tree = dg.ComponentTree.from_module(defs_module=cs_platform.defs, project_root=settings.PROJECT_ROOT)
-    with warnings.catch_warnings():  # the loader's own preview warnings, as load_from_defs_folder hides them
+    with warnings.catch_warnings():  # the loader's own preview/beta warnings, as load_from_defs_folder hides them
         warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
         loaded = tree.build_defs(Path(cs_platform.defs.__file__).parent)
     return dg.Definitions.merge(loaded, dg.Definitions(resources=resources))

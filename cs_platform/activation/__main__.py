@@ -19,16 +19,16 @@ import dagster as dg
 
 from cs_platform import settings
 from cs_platform.activation.assets import build_sync_asset
-from cs_platform.activation.config import SYNCS_FILE, load_syncs
+from cs_platform.activation.component import SYNCS_YAML, load_syncs
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cs_platform.activation", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the declared syncs").add_argument("--syncs", default=str(SYNCS_FILE))
+    sub.add_parser("list", help="list the declared syncs").add_argument("--syncs", default=str(SYNCS_YAML))
     run = sub.add_parser("run", help="run one sync")
     run.add_argument("name")
-    run.add_argument("--syncs", default=str(SYNCS_FILE), help="the syncs YAML (default: the shipped one)")
+    run.add_argument("--syncs", default=str(SYNCS_YAML), help="the syncs YAML (default: the shipped one)")
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--override-guards", action="store_true")
     args = parser.parse_args(argv)

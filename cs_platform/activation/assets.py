@@ -22,9 +22,9 @@ import dagster as dg
 from pydantic import Field
 
 from cs_platform import settings
-from cs_platform.activation.config import SyncSpec, resolve_table
 from cs_platform.activation.destinations import connect
 from cs_platform.activation.engine import SyncAborted, SyncFailed, SyncOutcome, run_sync
+from cs_platform.activation.spec import SyncSpec, resolve_table
 
 GROUP = "activation"
 DRY_RUN_JOB = "activation_dry_run"

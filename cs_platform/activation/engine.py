@@ -38,7 +38,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from cs_platform.activation.config import SyncSpec
+from cs_platform.activation.destinations import destination_type
 from cs_platform.activation.destinations.base import (
     ApiBudgetExhausted,
     Batch,
@@ -46,8 +46,10 @@ from cs_platform.activation.destinations.base import (
     PlannedRecord,
     RecordResult,
 )
+from cs_platform.activation.spec import SyncSpec
 from cs_platform.activation.state import FAILED, IN_FLIGHT, SYNCED, SyncStore, canonical_json, utcnow
 from cs_platform.resources.warehouse import Warehouse, quote
+from cs_platform.values import is_missing
 
 SAMPLE_CHANGES = 5  # records shown with field-level before/after in metadata
 
@@ -143,18 +145,9 @@ class SyncOutcome:
 
 # --------------------------------------------------------------------------- mapping
 
-def _is_missing(value) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def normalize(value, as_date: bool = False):
     """A model value as plain JSON: the form payloads are hashed and sent in."""
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if hasattr(value, "item") and not isinstance(value, (pd.Timestamp, datetime, date)):
         value = value.item()  # numpy scalar
@@ -206,7 +199,7 @@ def _date_columns(df: pd.DataFrame) -> set[str]:
 def build_records(spec: SyncSpec, df: pd.DataFrame) -> tuple[dict[str, PlannedRecord], list[InvalidRow]]:
     """Map model rows to payloads; split off the rows that must not be sent."""
     date_cols = _date_columns(df)
-    sends_key_field = spec.mode != "update" or spec.key_field == "Id"
+    destination = destination_type(spec.destination)
     by_key: dict[str, PlannedRecord] = {}
     counts: dict[str, int] = {}
     invalid: list[InvalidRow] = []
@@ -224,15 +217,14 @@ def build_records(spec: SyncSpec, df: pd.DataFrame) -> tuple[dict[str, PlannedRe
                                                f"record to update (mode update never creates)"))
                 counts[key] -= 1
                 continue
-        payload: dict = {}
-        if sends_key_field:
-            payload[spec.key_field] = key
+        fields: dict = {}
         for m in spec.fields:
             value = normalize(row[m.column], as_date=m.column in date_cols)
             if value is None and m.nulls == "skip":
                 continue
-            payload[m.field] = value
-        payload.update(spec.constants)
+            fields[m.field] = value
+        fields.update(spec.constants)
+        payload = destination.payload(spec, key, record_id, fields)
         by_key[key] = PlannedRecord(key=key, record_id=record_id, payload=payload,
                                     hash=payload_hash(record_id, payload), operation="")
     for key, n in counts.items():

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from cs_platform.resources.warehouse import Warehouse
+from cs_platform.values import is_missing
 
 SCHEMA = "activation"
 STATE_TABLE = f"{SCHEMA}.sync_state"
@@ -135,13 +136,8 @@ def canonical_json(value) -> str:
 
 def _none(value):
     """pandas' missing markers (NaN, NaT, pd.NA) -> None."""
-    if value is None:
+    if is_missing(value):
         return None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
     if hasattr(value, "item"):  # numpy scalar

@@ -13,6 +13,7 @@ import pandas as pd
 
 from cs_platform.models.translator import CsPlatformDbtTranslator
 from cs_platform.resources.warehouse import Warehouse
+from cs_platform.values import is_missing
 
 # How many offending rows a failed check shows; the full set stays in the warehouse.
 FAILING_ROWS_SHOWN = 20
@@ -149,9 +150,9 @@ def offending_keys(rows: pd.DataFrame, key_columns: list[str], tested_column: st
             label = f"{tested_column or 'key'}={_show(row['unique_field'])}"
             labels.append(label + (f" ({row['n_records']} rows)" if "n_records" in rows.columns else ""))
             continue
-        if not values or all(_is_null(v) for v in values.values()):
+        if not values or all(is_missing(v) for v in values.values()):
             others = [c for c in rows.columns if c not in present and c != "n_records"
-                      and not c.startswith("_") and not _is_null(row[c])]
+                      and not c.startswith("_") and not is_missing(row[c])]
             values.update({c: row[c] for c in others[:3]})
         label = ", ".join(f"{c}={_show(v)}" for c, v in values.items())
         labels.append(label + (f" ({row['n_records']} rows)" if "n_records" in rows.columns else ""))
@@ -165,12 +166,5 @@ def markdown_table(rows: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def _is_null(value) -> bool:
-    try:
-        return value is None or bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _show(value) -> str:
-    return "null" if _is_null(value) else str(value)
+    return "null" if is_missing(value) else str(value)

@@ -17,7 +17,6 @@ from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.loading import flatten, load, parse_timestamp, warehouse_cursor
 
-
 # Reads every record whose cursor is at or after `since` (UTC; None = everything).
 FetchSince = Callable[[datetime | None], Iterable[Mapping]]
 

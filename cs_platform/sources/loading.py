@@ -25,6 +25,7 @@ import pandas as pd
 
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources.catalog import LOAD_METADATA_COLUMNS, SourceObject
+from cs_platform.values import is_missing
 
 QUARANTINE_TABLE = "raw_quarantine.records"
 QUARANTINE_COLUMNS = {
@@ -85,8 +86,9 @@ def _cast(series: pd.Series, logical_type: str) -> pd.Series:
     if logical_type == "float":
         return pd.to_numeric(series, errors="coerce").astype("Float64")
     if logical_type == "boolean":
+        # True == 1 and False == 0 as dict keys, so the booleans also cover the integers 1 and 0.
         mapping = {True: True, False: False, "true": True, "false": False, "True": True,
-                   "False": False, 1: True, 0: False, "1": True, "0": False}
+                   "False": False, "1": True, "0": False}
         return series.map(lambda v: mapping.get(v, pd.NA), na_action="ignore").astype("boolean")
     if logical_type == "timestamp":
         return _cast_timestamps(series)
@@ -208,7 +210,7 @@ def prepare(obj: SourceObject, records: Iterable[Mapping] | pd.DataFrame):
     if bad.any():
         for idx in frame.index[bad]:
             row = frame.loc[idx].to_dict()
-            payload = {k: (None if _isna(v) else v) for k, v in row.items()}
+            payload = {k: (None if is_missing(v) else v) for k, v in row.items()}
             quarantined.append((_key_of(payload, obj.primary_key), bad_reason[idx], payload))
     good = typed[~bad]
 
@@ -221,13 +223,6 @@ def prepare(obj: SourceObject, records: Iterable[Mapping] | pd.DataFrame):
         good = (good.sort_values(order, kind="stable") if order else good)
         good = good.drop_duplicates(list(obj.primary_key), keep="last")
     return good, quarantined, observed, duplicate_keys
-
-
-def _isna(v) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def load(

@@ -28,7 +28,8 @@ class AirtableWriter:
         local = np.repeat(np.arange(len(ids)), n)
         requested = (first[local] + rng.random(len(local)) * span[local]).astype(np.int64) // DAY
         # Logged by the CSM the same day or the next, in working hours.
-        created = (requested + rng.integers(0, 2, size=len(local))) * DAY + rng.integers(9 * HOUR, 18 * HOUR, size=len(local))
+        created = ((requested + rng.integers(0, 2, size=len(local))) * DAY
+                   + rng.integers(9 * HOUR, 18 * HOUR, size=len(local)))
         created = np.minimum(created, window.now - 60)
         title = rng.integers(0, len(names.FEATURE_REQUEST_TITLES), size=len(local))
         category = rng.integers(0, len(names.FEATURE_REQUEST_CATEGORIES), size=len(local))

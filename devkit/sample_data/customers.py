@@ -146,7 +146,7 @@ def _renewals(rng: np.random.Generator, profiles: list[Story | None],
     rng.shuffle(offset)
     tenure = rng.choice(len(TENURE_SHARES), size=n, p=TENURE_SHARES)
     population = np.array([p is None for p in profiles])
-    for index, s in enumerate(STORIES):
+    for s in STORIES:
         members = np.array([p is s for p in profiles])
         if s.age_days is None:
             # Customers since at least a month before the history starts.

@@ -94,7 +94,8 @@ class FreshdeskWriter:
         rank = np.where(user_created < created, rank, 0)
         order = np.lexsort((created, local))
         first_id, self._next_ticket_id = self._next_ticket_id, self._next_ticket_id + len(order)
-        return {"id": np.arange(first_id, self._next_ticket_id), "account": account[order], "rank": rank[order], "created": created[order],
+        return {"id": np.arange(first_id, self._next_ticket_id), "account": account[order], "rank": rank[order],
+                "created": created[order],
                 "kind": kind[order], "priority": priority[order], "status": status[order],
                 "updated": updated[order], "resolved_at": resolved_at[order], "resolved": resolved[order],
                 "escalated": escalated[order], "subject": rng.integers(0, 1000, size=len(local)),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from cs_platform.sources import catalog
 from devkit.sample_data import chunk as chunks
 from devkit.sample_data import customers, stories, wire
 from devkit.sample_data.airtable import AirtableWriter
@@ -28,7 +29,6 @@ from devkit.sample_data.karte import KarteWriter
 from devkit.sample_data.product_db import ProductDbWriter
 from devkit.sample_data.salesforce import SalesforceWriter
 from devkit.sample_data.window import Window
-from cs_platform.sources import catalog
 
 log = logging.getLogger(__name__)
 

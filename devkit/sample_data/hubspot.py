@@ -55,7 +55,7 @@ class HubspotWriter:
         return created
 
     def _write_contacts_and_events(self, chunk: Chunk, company_created: np.ndarray) -> None:
-        base, window, users = self._base, self._base.window, chunk.users
+        window, users = self._base.window, chunk.users
         rng = chunk.rng("hubspot_contacts")
         keep = chunk.contacts.in_hubspot
         user = chunk.contacts.user[keep]

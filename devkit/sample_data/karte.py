@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from cs_platform.sources import catalog
 from devkit.sample_data import names, wire
 from devkit.sample_data.chunk import Chunk
 from devkit.sample_data.customers import CustomerBase
 from devkit.sample_data.window import DAY, HOUR
-from cs_platform.sources import catalog
 
 NPS_PER_QUARTER = 2  # answers per account
 NPS_FIRST_AFTER_DAYS = 14  # new accounts are surveyed after two weeks

@@ -65,7 +65,7 @@ def draw_users(base: CustomerBase, lo: int, hi: int, rng: np.random.Generator) -
     first_names = [names.FIRST_NAMES[k] for k in (combo // len(names.LAST_NAMES)).tolist()]
     last_names = [names.LAST_NAMES[k] for k in (combo % len(names.LAST_NAMES)).tolist()]
     domains = [base.domains[a] for a in account.tolist()]
-    emails = [f"{f}.{l}@{d}".lower() for f, l, d in zip(first_names, last_names, domains)]
+    emails = [f"{first}.{last}@{d}".lower() for first, last, d in zip(first_names, last_names, domains)]
     user_ids = [f"U{a + 1:06d}{r:03d}" for a, r in zip(account.tolist(), rank.tolist())]
     role = rng.choice(len(ROLES), size=len(account), p=ROLE_SHARES)
     role[is_first] = 0

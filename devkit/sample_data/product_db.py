@@ -16,12 +16,12 @@ from typing import Iterable, Iterator
 import numpy as np
 import sqlalchemy as sa
 
+from cs_platform.sources import catalog
 from devkit.sample_data import wire
 from devkit.sample_data.chunk import Chunk
 from devkit.sample_data.customers import PLANS, CustomerBase
 from devkit.sample_data.usage import FEATURES
 from devkit.sample_data.window import DAY, HOUR
-from cs_platform.sources import catalog
 
 _TYPES = {"string": lambda: sa.String(255), "integer": sa.Integer, "float": sa.Float,
           "date": sa.Date, "timestamp": sa.DateTime}

@@ -12,11 +12,11 @@ from itertools import count
 
 import numpy as np
 
+from cs_platform.sources import catalog
 from devkit.sample_data import names, wire
 from devkit.sample_data.chunk import Chunk
 from devkit.sample_data.customers import PLANS, CustomerBase
 from devkit.sample_data.window import DAY, HOUR, add_years, epoch_day, to_date
-from cs_platform.sources import catalog
 
 IMPRESSIONS = ("Good", "Neutral", "Concerned", "At Risk", None)
 IMPRESSION_SHARES = (0.45, 0.30, 0.10, 0.03, 0.12)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cs_platform.sources.catalog import FEATURE_KEYS, KEY_FEATURES
 from devkit.sample_data import stories
 from devkit.sample_data.customers import CustomerBase
 from devkit.sample_data.people import Users
-from cs_platform.sources.catalog import FEATURE_KEYS, KEY_FEATURES
 
 FEATURES = tuple(sorted(FEATURE_KEYS))  # primary-key order, for fast inserts
 SESSION = FEATURES.index("session")

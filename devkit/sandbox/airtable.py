@@ -111,7 +111,8 @@ class AirtableApi(Api):
             if key not in table:
                 raise ApiError(400, f"{object} {key!r} not found")
             if op == "update":
-                out.append(table.update(key, lambda r: r["fields"].update(record.get("fields") or {})))
+                fields = record.get("fields") or {}
+                out.append(table.update(key, lambda r, fields=fields: r["fields"].update(fields)))
             elif op == "delete":
                 out.append(table.delete(key))
             else:

@@ -200,7 +200,8 @@ class FreshdeskApi(Api):
             if key not in table:
                 raise ApiError(400, f"{object} {key!r} not found")
             if op == "update":
-                out.append(table.update(key, lambda r: r.update({**record, "updated_at": stamp})))
+                changes = {**record, "updated_at": stamp}
+                out.append(table.update(key, lambda r, changes=changes: r.update(changes)))
             elif op == "delete":
                 out.append(table.delete(key))  # gone from the API, as a ticket deleted from trash
             else:

@@ -548,7 +548,8 @@ class SalesforceApi(Api):
                                   records=[{"Id": request.params["id"]}])
         return Response.empty(204)
 
-    @route("PATCH", r"/sobjects/(?P<sobject>\w+)/(?P<field>\w+)/(?P<value>.+)", "PATCH /sobjects/{sobject}/{field}/<value>")
+    @route("PATCH", r"/sobjects/(?P<sobject>\w+)/(?P<field>\w+)/(?P<value>.+)",
+           "PATCH /sobjects/{sobject}/{field}/<value>")
     def upsert_record(self, request: Request) -> Response:
         sobject = self._sobject(request.params["sobject"])
         body = request.json()
@@ -588,7 +589,8 @@ class SalesforceApi(Api):
                               for e in errors], status)
 
     # ------------------------------------------------------------------ sObject Collections
-    @route("PATCH", r"/composite/sobjects/(?P<sobject>\w+)/(?P<field>\w+)", "PATCH /composite/sobjects/{sobject}/{field}")
+    @route("PATCH", r"/composite/sobjects/(?P<sobject>\w+)/(?P<field>\w+)",
+           "PATCH /composite/sobjects/{sobject}/{field}")
     def collection_upsert(self, request: Request) -> Response:
         sobject = self._sobject(request.params["sobject"])
         body = request.json()
@@ -654,7 +656,8 @@ class SalesforceApi(Api):
         results = []
         for record_id in ids:
             sobject = next((s for s, p in KEY_PREFIXES.items() if record_id.startswith(p)), None)
-            errors = self._delete(sobject, record_id, stamp) if sobject else [_err("MALFORMED_ID", f"malformed id {record_id}")]
+            errors = (self._delete(sobject, record_id, stamp) if sobject
+                      else [_err("MALFORMED_ID", f"malformed id {record_id}")])
             results.append({"id": record_id, "success": not errors, "errors": errors})
         self.control.record_write(self.name, request, object=None, operation="delete",
                                   records=[{"Id": i} for i in ids], results=results)
@@ -961,7 +964,8 @@ class SalesforceApi(Api):
         del self.jobs[job.id]
         return Response.empty(204)
 
-    @route("GET", r"/jobs/ingest/(?P<job>\w+)/(?P<kind>successfulResults|failedResults|unprocessedrecords|unprocessedRecords)/?",
+    @route("GET", r"/jobs/ingest/(?P<job>\w+)/"
+                  r"(?P<kind>successfulResults|failedResults|unprocessedrecords|unprocessedRecords)/?",
            "GET /jobs/ingest/<id>/{kind}")
     def job_results(self, request: Request) -> Response:
         job = self._job(request)

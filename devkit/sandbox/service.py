@@ -119,7 +119,8 @@ class Sandbox:
                     server = ApiHttpServer((self.host, self.ports[name]), api, self._admin,
                                            tls if api.scheme == "https" else None)
                 except OSError as exc:
-                    raise OSError(f"sandbox: cannot listen for {name} on {self.host}:{self.ports[name]}: {exc}") from exc
+                    raise OSError(
+                        f"sandbox: cannot listen for {name} on {self.host}:{self.ports[name]}: {exc}") from exc
                 self._servers[name] = server
                 port = server.server_address[1]
                 api.base_url = f"{api.scheme}://{url_host}:{port}"

@@ -24,7 +24,8 @@ class SlackApi(Api):
         # Webhook errors are short plain-text codes.
         text = code or {400: "invalid_payload", 403: "invalid_token", 404: "no_service", 410: "channel_is_archived",
                         429: "rate_limited"}.get(status, "internal_error")
-        return Response.text(text, status, content_type="text/html", headers=self.retry_after_header(status, retry_after))
+        return Response.text(text, status, content_type="text/html",
+                             headers=self.retry_after_header(status, retry_after))
 
     @route("POST", r"/services/(?P<hook>.+)", "POST /services/<webhook>")
     def webhook(self, request: Request) -> Response:

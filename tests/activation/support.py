@@ -1,19 +1,18 @@
 """Fixtures for the reverse-ETL tests: a real sandbox (Salesforce over TLS, HubSpot)
 seeded with CRM records, a DuckDB warehouse in tmp holding the activation models'
 tables (written directly, so the tests do not depend on dbt), and sync specs
-declared the way syncs.yaml declares them."""
+declared the way the shipped SyncComponent (defs/activation/syncs/defs.yaml) declares them."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 
 import dagster as dg
 import pandas as pd
 import pytest
 
 from cs_platform.activation.assets import build_sync_asset
-from cs_platform.activation.config import parse_syncs
+from cs_platform.activation.component import parse_syncs
 from cs_platform.resources.hubspot import HubSpotResource
 from cs_platform.resources.salesforce import SalesforceResource
 from cs_platform.resources.warehouse import DuckDBWarehouse
@@ -40,17 +39,14 @@ TASK_COLUMNS = {
     "due_date": "date", "priority": "string", "description": "string",
 }
 
-# The shipped syncs, with explicit tables (no dbt manifest in these tests) and fast Bulk polling.
+# The shipped syncs, with explicit tables (no dbt manifest in these tests), no schedule and fast Bulk polling.
+FAST_BULK = {"bulk_poll_seconds": 0.05}
 SYNCS_DOC = {
-    "defaults": {
-        "schedule": None,
-        "salesforce": {"bulk_poll_seconds": 0.05},
-    },
     "syncs": [
         {"name": "account_health", "model": "activation_salesforce_accounts", "table": ACCOUNTS_TABLE,
          "destination": "salesforce", "object": "Account", "mode": "update",
          "key": {"column": "account_id", "field": "Product_Account_Id__c"},
-         "record_id": "salesforce_account_id", "nulls": "clear",
+         "record_id": "salesforce_account_id", "nulls": "clear", "salesforce": FAST_BULK,
          "fields": {"usage_health_score": "Usage_Health_Score__c", "usage_health_band": "Usage_Health_Band__c",
                     "renewal_likelihood_score": "Renewal_Likelihood_Score__c",
                     "renewal_likelihood_band": "Renewal_Likelihood_Band__c",
@@ -71,7 +67,7 @@ SYNCS_DOC = {
          "key": {"column": "task_key", "field": "CS_External_Id__c"},
          "fields": {"salesforce_account_id": "WhatId", "owner_id": "OwnerId", "subject": "Subject",
                     "due_date": "ActivityDate", "priority": "Priority", "description": "Description"},
-         "constants": {"Status": "Not Started"}, "guards": {"max_shrink_share": 1.0}},
+         "constants": {"Status": "Not Started"}, "guards": {"max_shrink_share": 1.0}, "salesforce": FAST_BULK},
     ],
 }
 
@@ -88,6 +84,11 @@ def syncs_doc(**overrides) -> dict:
             else:
                 sync[key] = value
     return doc
+
+
+def component_file(doc: dict) -> dict:
+    """A SyncComponent `defs.yaml` document holding the syncs of `doc`."""
+    return {"type": "cs_platform.activation.component.SyncComponent", "attributes": doc}
 
 
 def spec_of(name: str, **overrides):
@@ -163,15 +164,18 @@ def resources(sandbox, warehouse) -> dict:
     }
 
 
-def account_rows(crm: Crm, n: int | None = None, *, score_shift: float = 0.0, changed: set[int] = frozenset()) -> pd.DataFrame:
+def account_rows(crm: Crm, n: int | None = None, *, score_shift: float = 0.0,
+                 changed: set[int] = frozenset()) -> pd.DataFrame:
     n = len(crm.accounts) if n is None else n
     rows = []
     for i in range(n):
         score = round(40 + (i * 7) % 55 + score_shift + (1.5 if i in changed else 0.0), 1)
         rows.append({
             "account_id": account_id(i), "salesforce_account_id": crm.sf_id[account_id(i)],
-            "usage_health_score": score, "usage_health_band": "green" if score >= 70 else "yellow" if score >= 50 else "red",
-            "renewal_likelihood_score": round(score * 0.9, 1), "renewal_likelihood_band": "likely" if score >= 60 else "at_risk",
+            "usage_health_score": score,
+            "usage_health_band": "green" if score >= 70 else "yellow" if score >= 50 else "red",
+            "renewal_likelihood_score": round(score * 0.9, 1),
+            "renewal_likelihood_band": "likely" if score >= 60 else "at_risk",
             "usage_health_change_28d": round(-3.0 + i % 7, 1),
             "top_dropping_component": None if i % 5 == 0 else ["logins", "reports", "integrations"][i % 3],
             "is_renewal_risk": score < 50, "has_upsell_signal": score > 85,

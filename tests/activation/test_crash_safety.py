@@ -23,6 +23,7 @@ from tests.activation.support import (
     ACCOUNTS_TABLE,
     TASKS_TABLE,
     account_rows,
+    component_file,
     syncs_doc,
     task_rows,
     write_model,
@@ -64,8 +65,8 @@ def _wait_for_writes(sandbox, object: str, n: int, timeout: float = 10) -> None:
 
 
 def test_killed_account_sync_rerun_updates_each_account_once(sandbox, crm, warehouse, tmp_path):
-    syncs = tmp_path / "syncs.yaml"
-    syncs.write_text(yaml.safe_dump(syncs_doc(account_health={"salesforce": {"batch_size": 50}})))
+    syncs = tmp_path / "defs.yaml"
+    syncs.write_text(yaml.safe_dump(component_file(syncs_doc(account_health={"salesforce": {"batch_size": 50}}))))
     write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm))  # 300 accounts: 6 batches of 50
     env = _env(sandbox, tmp_path, warehouse)
     route = "PATCH /composite/sobjects"
@@ -96,8 +97,8 @@ def test_killed_account_sync_rerun_updates_each_account_once(sandbox, crm, wareh
 
 
 def test_killed_task_sync_rerun_creates_no_duplicate_task(sandbox, crm, warehouse, tmp_path):
-    syncs = tmp_path / "syncs.yaml"
-    syncs.write_text(yaml.safe_dump(syncs_doc(renewal_risk_tasks={"salesforce": {"batch_size": 20}})))
+    syncs = tmp_path / "defs.yaml"
+    syncs.write_text(yaml.safe_dump(component_file(syncs_doc(renewal_risk_tasks={"salesforce": {"batch_size": 20}}))))
     write_model(warehouse, TASKS_TABLE, task_rows(crm, range(100)))  # 5 batches of 20
     env = _env(sandbox, tmp_path, warehouse)
     route = "PATCH /composite/sobjects/Task/CS_External_Id__c"

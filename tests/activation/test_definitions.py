@@ -8,9 +8,9 @@ import json
 import dagster as dg
 
 from cs_platform import settings
-from cs_platform.activation import config, load_definitions
+from cs_platform.activation import spec as sync_spec
 from cs_platform.activation.assets import AUTOMATION_SENSOR, DRY_RUN_JOB, build_definitions, build_sync_asset
-from cs_platform.activation.config import parse_syncs
+from cs_platform.activation.component import load_syncs, parse_syncs
 from tests.activation.support import (
     ACCOUNTS_TABLE,
     COMPANIES_TABLE,
@@ -24,15 +24,15 @@ from tests.activation.support import (
     task_rows,
     write_model,
 )
-from tests.activation.test_config import ACTIVATION_MANIFEST
+from tests.activation.test_component import ACTIVATION_MANIFEST
 
 
 def test_shipped_definitions(tmp_path, monkeypatch):
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(ACTIVATION_MANIFEST))
-    monkeypatch.setattr(config, "manifest_path", lambda: path)
+    monkeypatch.setattr(sync_spec, "manifest_path", lambda: path)
     unused = dg.ResourceDefinition.none_resource()
-    defs = dg.Definitions.merge(load_definitions(), dg.Definitions(
+    defs = dg.Definitions.merge(build_definitions(load_syncs()), dg.Definitions(
         resources={"warehouse": unused, "salesforce": unused, "hubspot": unused}))
     specs = {s.key: s for s in defs.resolve_all_asset_specs()}
     account = specs[dg.AssetKey(["sync", "salesforce", "account_health"])]

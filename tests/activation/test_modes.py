@@ -7,11 +7,18 @@ from collections import Counter
 
 import pandas as pd
 
-from cs_platform.activation.config import parse_syncs
+from cs_platform.activation.component import parse_syncs
+from cs_platform.activation.destinations.hubspot import wire
+from cs_platform.activation.engine import payload_hash
+from cs_platform.activation.state import SyncStore
 from tests.activation.support import (
+    ACCOUNTS_TABLE,
+    COMPANIES_TABLE,
     CSM_IDS,
     TASKS_TABLE,
     account_id,
+    account_rows,
+    company_rows,
     materialize,
     metadata,
     spec_of,
@@ -87,3 +94,39 @@ def test_insert_mode_creates_each_key_once(sandbox, crm, warehouse, resources):
     made = Counter(c["properties"].get("product_account_id") for c in sandbox.records("hubspot/companies"))
     assert all(made[account_id(i)] == 1 for i in range(1000, 1006))
     assert crm.companies()[account_id(1000)]["cs_usage_health_band"] == "green"
+
+
+def _sent_bodies(sandbox, api: str, obj: str) -> list[dict]:
+    """Each record body as the sandbox received it (envelopes stripped)."""
+    bodies = []
+    for write in sandbox.writes(api, obj):
+        for record in write["records"]:
+            record = dict(record)
+            record.pop("attributes", None)  # Collections' sObject type envelope
+            bodies.append(record.get("properties", record))  # HubSpot: the properties are the payload
+    return bodies
+
+
+def test_the_payload_hashed_is_the_payload_sent(sandbox, crm, warehouse, resources):
+    """The destination builds the body; the engine hashes and stores that body, not a
+    part of it: an update by Id sends the Id (not the key field), HubSpot sends the key
+    property, and the state holds exactly what went over the wire."""
+    for name, table, rows, api, obj in [
+        ("account_health", ACCOUNTS_TABLE, account_rows(crm, 12), "salesforce", "Account"),
+        ("company_lifecycle", COMPANIES_TABLE, company_rows(12), "hubspot", "companies"),
+    ]:
+        spec = spec_of(name)
+        write_model(warehouse, table, rows)
+        assert metadata(materialize(spec, resources))["succeeded"] == 12
+        state = SyncStore(warehouse, name).load_state()
+        stored = [st["synced_payload"] for st in state.values()]
+        sent = _sent_bodies(sandbox, api, obj)
+        if api == "hubspot":  # HubSpot properties go as text: compare in the wire form
+            stored = [{k: wire(v) for k, v in p.items()} for p in stored]
+        key = "Id" if api == "salesforce" else spec.key_field
+        assert sorted(stored, key=lambda p: p[key]) == sorted(sent, key=lambda p: p[key])
+        if api == "salesforce":
+            assert all("Product_Account_Id__c" not in body for body in sent)  # update by Id
+        for st in state.values():  # the hash covers that same body (and the record id, when there is one)
+            payload = st["synced_payload"]
+            assert st["synced_hash"] == payload_hash(payload.get("Id") if api == "salesforce" else None, payload)

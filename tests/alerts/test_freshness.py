@@ -9,12 +9,13 @@ import dagster as dg
 import pytest
 
 from cs_platform.defs.alerts import stale_assets as freshness
-from cs_platform.defs.alerts.stale_assets import freshness_state, slack_on_stale_assets_and_failed_checks as sensor
-from cs_platform.resources.slack import SlackResource
-from devkit.sandbox import SLACK_WEBHOOK_PATH
+from cs_platform.defs.alerts.stale_assets import freshness_state
+from cs_platform.defs.alerts.stale_assets import slack_on_stale_assets_and_failed_checks as sensor
 from cs_platform.defs.sources import karte
-from cs_platform.sources import catalog
 from cs_platform.defs.sources.airtable import feature_requests
+from cs_platform.resources.slack import SlackResource
+from cs_platform.sources import catalog
+from devkit.sandbox import SLACK_WEBHOOK_PATH
 
 NPS = catalog.get("karte", "nps_responses")
 nps_asset = next(a for a in karte.assets if a.key == dg.AssetKey(NPS.asset_key_path))

@@ -6,10 +6,10 @@ import dagster as dg
 import pytest
 
 from cs_platform.defs.alerts.run_failure import slack_on_run_failure
+from cs_platform.defs.sources.airtable import airtable_job, feature_requests
 from cs_platform.resources.http import SourceError
 from cs_platform.resources.slack import SlackResource
 from devkit.sandbox import SLACK_WEBHOOK_PATH
-from cs_platform.defs.sources.airtable import airtable_job, feature_requests
 
 
 def failed_airtable_run(resources, instance, monkeypatch) -> dg.ExecuteInProcessResult:

@@ -33,10 +33,10 @@ def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, p
                        "DAGSTER_PG_DB": postgres_database}.items():
         monkeypatch.setenv(key, value)
 
+    from cs_platform.defs.sources.product_db import table_assets
     from cs_platform.resources.product_db import ProductDBResource
     from cs_platform.resources.warehouse import DuckDBWarehouse
     from devkit.sample_data import generate
-    from cs_platform.defs.sources.product_db import table_assets
 
     generate(tmp_path / "sample", accounts=50, seed=7, days=42)
     (plans,) = [a for a in table_assets if a.key == dg.AssetKey(["raw", "product_db", "plans"])]

@@ -30,6 +30,9 @@ def test_the_wheel_holds_only_the_product_and_requires_only_its_libraries(tmp_pa
     packages = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert packages == {"cs_platform"}, packages
     assert not [n for n in names if any(part in n for part in ("sandbox", "sample_data", "demo.py"))]
+    # ...and every component instance of the defs folder (a folder without __init__.py).
+    shipped = {str(p.relative_to(ROOT)) for p in (ROOT / "cs_platform").rglob("defs.yaml")}
+    assert shipped and shipped <= set(names), shipped - set(names)
     required = [r for r in metadata.get_all("Requires-Dist") if "extra ==" not in r]
     names_required = {r.split("==")[0].split(" ")[0].lower() for r in required}
     assert not names_required & {"trustme", "orjson", "numpy", "tenacity", "dagster-duckdb", "pytest"}, required

@@ -18,8 +18,8 @@ import pandas as pd
 from filelock import FileLock
 
 from cs_platform import settings
-from devkit.sample_warehouse import load_sample_data
 from cs_platform.resources.warehouse import DuckDBWarehouse
+from devkit.sample_warehouse import load_sample_data
 
 AS_OF = dt.date(2026, 3, 2)
 ACCOUNTS = 200

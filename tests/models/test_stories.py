@@ -115,7 +115,7 @@ def test_missing_components_are_listed_and_the_rest_reweighted(built):
 
 @pytest.mark.parametrize("score", ["usage_health", "renewal_likelihood"])
 def test_history_has_one_row_per_account_per_day(built, score):
-    gaps = built.query(f"""
+    gaps = built.query("""
         select account_id, count(*) as days,
                datediff('day', min(score_date), max(score_date)) + 1 as span
         from marts.health_score_history group by 1 having count(*) <> span""")

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from devkit.sample_data import Manifest, generate
 from cs_platform.sources import catalog
+from devkit.sample_data import Manifest, generate
 
 AS_OF = dt.date(2026, 11, 22)
 ACCOUNTS, DAYS, SEED = 60, 70, 7  # 70 days: the declining story is compared with weeks 8-10 ago

@@ -5,8 +5,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from devkit.sample_data import Manifest
 from cs_platform.sources import catalog
+from devkit.sample_data import Manifest
 from tests.sample_data.conftest import ACCOUNTS, AS_OF, DAYS, SEED, file_objects, product_tables
 
 

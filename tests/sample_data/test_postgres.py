@@ -1,12 +1,14 @@
 """The product tables load into a real PostgreSQL server through --product-db-url."""
 
 import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
-from devkit.sample_data import generate
 from cs_platform.sources import catalog
+from devkit.sample_data import generate
 from tests.conftest import postgres_url
+
 
 @pytest.fixture
 def database(postgres_database):

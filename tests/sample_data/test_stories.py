@@ -7,8 +7,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from devkit.sample_data.stories import STORY_NAMES
 from cs_platform.sources.catalog import KEY_FEATURES, SETUP_STEPS
+from devkit.sample_data.stories import STORY_NAMES
 from tests.sample_data.conftest import ACCOUNTS, AS_OF, DAYS
 
 TODAY = pd.Timestamp(AS_OF)
@@ -52,7 +52,8 @@ def csm_activity_days(sample) -> pd.Series:
     events = sample.frame("salesforce/event")
     done = tasks[tasks.Status == "Completed"]
     days = pd.concat([pd.Series(pd.to_datetime(done.ActivityDate).values, index=ids[done.AccountId].values),
-                      pd.Series(pd.to_datetime(events.StartDateTime.str[:10]).values, index=ids[events.AccountId].values)])
+                      pd.Series(pd.to_datetime(events.StartDateTime.str[:10]).values,
+                                index=ids[events.AccountId].values)])
     return days.groupby(level=0).max()
 
 

@@ -7,9 +7,13 @@ import io
 
 import pytest
 import requests
-from simple_salesforce.exceptions import (SalesforceExpiredSession, SalesforceMalformedRequest,
-                                          SalesforceOperationError, SalesforceRefusedRequest,
-                                          SalesforceResourceNotFound)
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceOperationError,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
 
 from devkit.sandbox import Sandbox
 

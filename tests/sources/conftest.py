@@ -21,10 +21,10 @@ from cs_platform.resources.airtable import AirtableResource
 from cs_platform.resources.google_analytics import GoogleAnalyticsResource
 from cs_platform.resources.karte_exports import KarteExportsResource
 from cs_platform.resources.warehouse import DuckDBWarehouse
-from devkit.sample_data import Manifest, generate
-from devkit.sandbox import Sandbox
 from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.loading import QUARANTINE_TABLE
+from devkit.sample_data import Manifest, generate
+from devkit.sandbox import Sandbox
 from tests.conftest import point_at_sandbox
 
 AS_OF = dt.date(2026, 11, 1)

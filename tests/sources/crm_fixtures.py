@@ -16,10 +16,10 @@ import pytest
 from cs_platform.resources.freshdesk import FreshdeskResource
 from cs_platform.resources.hubspot import HubSpotResource
 from cs_platform.resources.salesforce import SalesforceResource
-from devkit.sample_data import Manifest
-from devkit.sandbox import CREDENTIALS, Sandbox
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
+from devkit.sample_data import Manifest
+from devkit.sandbox import CREDENTIALS, Sandbox
 from tests.conftest import point_at_sandbox
 
 # Small pages, so that the small data set is read over several of them.

@@ -3,8 +3,8 @@
 import math
 import time
 
-from cs_platform.sources import catalog
 from cs_platform.defs.sources.airtable import feature_requests
+from cs_platform.sources import catalog
 
 FEATURE_REQUESTS = catalog.get("airtable", "feature_requests")
 LIST_ROUTE = "GET /v0/<base>/Feature Requests"

@@ -17,7 +17,8 @@ def test_a_table_loaded_by_the_day_is_partitioned_by_that_day():
 
 def test_other_tables_are_not_partitioned():
     account = catalog.get("salesforce", "account")
-    upserted = bigquery_table("p.cs_raw_salesforce.account", {**account.columns, **LOAD_METADATA_COLUMNS}, replace_where=None)
+    upserted = bigquery_table("p.cs_raw_salesforce.account", {**account.columns, **LOAD_METADATA_COLUMNS},
+                              replace_where=None)
     karte = catalog.get("karte", "nps_responses")
     by_file = bigquery_table("p.cs_raw_karte.nps_responses", {**karte.columns, **LOAD_METADATA_COLUMNS},
                              replace_where=("_load_id", ["nps_20260301.csv"]))  # a string, not a day

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from devkit.sandbox import Sandbox
-from cs_platform.sources import catalog
 from cs_platform.defs.sources import freshdesk as fd_source
+from cs_platform.sources import catalog
 from cs_platform.sources.loading import CHECK_COLUMNS
+from devkit.sandbox import Sandbox
 from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     PAGE_SIZE,
     SANDBOX_SECRETS,

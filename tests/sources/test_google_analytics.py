@@ -6,8 +6,8 @@ from collections import Counter
 
 import pandas as pd
 
-from cs_platform.sources import catalog
 from cs_platform.defs.sources.google_analytics import page_views_daily
+from cs_platform.sources import catalog
 
 PAGE_VIEWS = catalog.get("google_analytics", "page_views_daily")
 REPORT_ROUTE = "POST /v1beta/properties/<id>:runReport"

@@ -8,8 +8,8 @@ import time
 
 import dagster as dg
 
-from cs_platform.sources import catalog
 from cs_platform.defs.sources import hubspot as hs_source
+from cs_platform.sources import catalog
 from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_PRIMARY_KEY
 from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     PAGE_SIZE,

@@ -7,8 +7,8 @@ import shutil
 import dagster as dg
 import pytest
 
-from cs_platform.resources.karte_exports import GCSExportFolder, KarteExportsResource
 from cs_platform.defs.sources import karte
+from cs_platform.resources.karte_exports import GCSExportFolder, KarteExportsResource
 from cs_platform.sources import catalog
 
 NPS = catalog.get("karte", "nps_responses")

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cs_platform.resources.product_db import ProductDBResource
-from devkit.sample_data import generate
-from cs_platform.sources import catalog
 from cs_platform.defs.sources.product_db import feature_usage_daily, table_assets, usage_hourly
+from cs_platform.resources.product_db import ProductDBResource
+from cs_platform.sources import catalog
+from devkit.sample_data import generate
 from tests.conftest import postgres_url as pg_url
 
 USAGE = catalog.get("product_db", "feature_usage_daily")

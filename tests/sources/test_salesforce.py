@@ -9,8 +9,8 @@ import time
 
 import dagster as dg
 
-from cs_platform.sources import catalog
 from cs_platform.defs.sources import salesforce as sf_source
+from cs_platform.sources import catalog
 from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     PAGE_SIZE,
     SANDBOX_SECRETS,

@@ -8,6 +8,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import requests
 
@@ -84,6 +85,20 @@ class CallCounter:
 
 class Destination(ABC):
     name: str
+    # The API's rules, known without a connection (SyncComponent validates declarations with them).
+    max_batch_size: ClassVar[int]  # records per write call the API accepts
+    record_id_field: ClassVar[str]  # the CRM's own record id field
+
+    @classmethod
+    def declaration_errors(cls, spec) -> list[tuple[str, str]]:
+        """(field, message) for each way the declaration breaks this API's rules."""
+        return []
+
+    @classmethod
+    @abstractmethod
+    def payload(cls, spec, key: str, record_id: str | None, fields: Mapping) -> dict:
+        """The record's body exactly as it is sent, which is also what is hashed:
+        the mapped `fields` (constants included) plus what identifies the record."""
 
     def __init__(self, counter: CallCounter | None = None):
         self.counter = counter or CallCounter()
@@ -119,8 +134,8 @@ class Destination(ABC):
         """Why the next batch must not be sent (API budget), or None."""
         return None
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 (optional hook: most destinations hold nothing to close)
+        """Release what the destination holds (HTTP sessions); nothing by default."""
 
 
 def chunks(records: Sequence, size: int) -> list[list]:

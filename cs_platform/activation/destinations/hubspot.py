@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from cs_platform.activation.config import SyncSpec
 from cs_platform.activation.destinations.base import (
     Batch,
     CallCounter,
@@ -29,7 +28,8 @@ from cs_platform.activation.destinations.base import (
     RecordResult,
     chunks,
 )
-from cs_platform.activation.destinations.salesforce import same_value
+from cs_platform.activation.spec import SyncSpec
+from cs_platform.values import same_value
 
 
 def wire(value) -> str:
@@ -45,6 +45,13 @@ def wire(value) -> str:
 
 class HubSpotDestination(Destination):
     name = "hubspot"
+    max_batch_size = 100  # CRM v3 batch endpoints: at most 100 inputs per call
+    record_id_field = "hs_object_id"
+
+    @classmethod
+    def payload(cls, spec: SyncSpec, key: str, record_id: str | None, fields: Mapping) -> dict:
+        # The key property is always sent, so every result names its input.
+        return {spec.key_field: key, **fields}
 
     def __init__(self, spec: SyncSpec, client):
         """`client`: a `HubSpotClient` (cs_platform.resources.hubspot): `.session`, `.request`."""
@@ -63,9 +70,7 @@ class HubSpotDestination(Destination):
         return [Batch("batch", chunk, 1) for chunk in chunks(records, self.batch_size)]
 
     def _properties(self, rec: PlannedRecord) -> dict[str, str]:
-        props = {k: wire(v) for k, v in rec.payload.items()}
-        props[self.spec.key_field] = rec.key  # so every result names its input
-        return props
+        return {k: wire(v) for k, v in rec.payload.items()}
 
     def send(self, batch: Batch) -> Mapping[str, RecordResult]:
         spec, key_field = self.spec, self.spec.key_field

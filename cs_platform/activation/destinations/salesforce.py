@@ -26,11 +26,8 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
-
-from cs_platform.activation.config import SyncSpec
 from cs_platform.activation.destinations.base import (
     ApiBudgetExhausted,
     Batch,
@@ -40,6 +37,11 @@ from cs_platform.activation.destinations.base import (
     RecordResult,
     chunks,
 )
+from cs_platform.activation.spec import SyncSpec
+from cs_platform.values import same_value
+
+if TYPE_CHECKING:  # simple_salesforce takes ~0.7 s to import: only when a sync runs
+    from simple_salesforce import Salesforce
 
 BULK_CALLS_ESTIMATE = 8  # create, upload, close, ~2 polls, 3 result files
 SOQL_IN_CHUNK = 200  # keys per reconciliation query (keeps the URL short)
@@ -47,6 +49,21 @@ SOQL_IN_CHUNK = 200  # keys per reconciliation query (keeps the URL short)
 
 class SalesforceDestination(Destination):
     name = "salesforce"
+    max_batch_size = 200  # sObject Collections: at most 200 records per call
+    record_id_field = "Id"
+
+    @classmethod
+    def declaration_errors(cls, spec: SyncSpec) -> list[tuple[str, str]]:
+        if spec.mode == "update" and not spec.record_id_column and spec.key_field != "Id":
+            return [("record_id", "mode 'update' on Salesforce needs the model column holding the record Id "
+                                  "(sObject Collections and Bulk updates address records by Id)")]
+        return []
+
+    @classmethod
+    def payload(cls, spec: SyncSpec, key: str, record_id: str | None, fields: Mapping) -> dict:
+        # Updates address records by Id (the key field is not sent); upserts and inserts carry the key.
+        identity = {"Id": record_id or key} if spec.mode == "update" else {spec.key_field: key}
+        return {**identity, **fields}
 
     def __init__(self, spec: SyncSpec, sf: Salesforce):
         super().__init__(CallCounter())
@@ -72,12 +89,6 @@ class SalesforceDestination(Destination):
             return [Batch("bulk2", chunk, BULK_CALLS_ESTIMATE) for chunk in chunks(records, self.bulk_job_size)]
         return [Batch("collections", chunk, 1) for chunk in chunks(records, self.batch_size)]
 
-    def _record(self, rec: PlannedRecord) -> dict:
-        body = dict(rec.payload)
-        if self.spec.mode == "update":
-            body["Id"] = rec.record_id or rec.payload.get("Id") or rec.key
-        return body
-
     # ------------------------------------------------------------------ budget
     def budget_stop(self, next_batch: Batch) -> str | None:
         if self.counter.api_max is None:
@@ -93,6 +104,8 @@ class SalesforceDestination(Destination):
 
     def _read_limits(self) -> None:
         """One GET /limits when no response has told us the usage yet."""
+        from simple_salesforce.exceptions import SalesforceError
+
         try:
             limits = self.sf.restful("limits/") or {}
         except SalesforceError:
@@ -104,6 +117,8 @@ class SalesforceDestination(Destination):
 
     # ------------------------------------------------------------------ send
     def send(self, batch: Batch) -> Mapping[str, RecordResult]:
+        from simple_salesforce.exceptions import SalesforceError
+
         try:
             if batch.api == "bulk2":
                 return self._send_bulk(batch.records)
@@ -116,7 +131,7 @@ class SalesforceDestination(Destination):
     def _send_collection(self, records: list[PlannedRecord]) -> dict[str, RecordResult]:
         obj, mode = self.spec.object, self.spec.mode
         body = {"allOrNone": False,
-                "records": [{"attributes": {"type": obj}, **self._record(r)} for r in records]}
+                "records": [{"attributes": {"type": obj}, **r.payload} for r in records]}
         if mode in ("upsert", "create_once"):
             results = self.sf.restful(f"composite/sobjects/{obj}/{self.spec.key_field}", method="PATCH",
                                       json=body)
@@ -129,9 +144,9 @@ class SalesforceDestination(Destination):
             raise RuntimeError(f"Salesforce answered {len(results)} results for {len(records)} records")
         out: dict[str, RecordResult] = {}
         for rec, res in zip(records, results):  # request order is the documented contract
-            if mode == "update" and res.get("id") and res["id"] != self._record(rec)["Id"]:
+            if mode == "update" and res.get("id") and res["id"] != rec.payload["Id"]:
                 raise RuntimeError(f"Salesforce result for {rec.key} names record {res['id']}, "
-                                   f"not the {self._record(rec)['Id']} sent: results out of order")
+                                   f"not the {rec.payload['Id']} sent: results out of order")
             if res.get("success"):
                 created = res.get("created")
                 if created is None:
@@ -149,7 +164,7 @@ class SalesforceDestination(Destination):
 
     def _send_bulk(self, records: list[PlannedRecord]) -> dict[str, RecordResult]:
         spec = self.spec
-        rows = [{k: _csv_value(v) for k, v in self._record(r).items()} for r in records]
+        rows = [{k: _csv_value(v) for k, v in r.payload.items()} for r in records]
         columns = sorted({c for row in rows for c in row})
         for row in rows:  # a column a record lacks (a skipped null): empty cell = field unchanged
             for c in columns:
@@ -189,11 +204,11 @@ class SalesforceDestination(Destination):
         spec = self.spec
         if not records:
             return {}
-        fields = sorted({f for r in records for f in self._record(r)} - {"Id", self.match_field})
+        fields = sorted({f for r in records for f in r.payload} - {"Id", self.match_field})
         if spec.mode in ("create_once", "insert"):
             fields = []  # existence is the whole question
         select = ", ".join(["Id", *([self.match_field] if self.match_field != "Id" else []), *fields])
-        by_match = {str(self._record(r)[self.match_field]): r for r in records}
+        by_match = {str(r.payload[self.match_field]): r for r in records}
         found: dict[str, str | None] = {}
         values = list(by_match)
         for chunk in chunks(values, SOQL_IN_CHUNK):
@@ -203,7 +218,7 @@ class SalesforceDestination(Destination):
                 rec = by_match.get(str(row.get(self.match_field)))
                 if rec is None:
                     continue
-                intended = self._record(rec)
+                intended = rec.payload
                 if all(same_value(row.get(f), intended.get(f)) for f in fields):
                     found[rec.key] = row.get("Id")
         return found
@@ -236,7 +251,7 @@ def _soql_quote(value: str) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _error_code(exc: SalesforceError) -> str | None:
+def _error_code(exc) -> str | None:
     content = getattr(exc, "content", None)
     if isinstance(content, (bytes, str)):
         try:
@@ -248,26 +263,8 @@ def _error_code(exc: SalesforceError) -> str | None:
     return None
 
 
-def _error_text(exc: SalesforceError) -> str:
+def _error_text(exc) -> str:
     content = getattr(exc, "content", None)
     if isinstance(content, list) and content and isinstance(content[0], dict):
         return str(content[0].get("message"))
     return str(exc)[:300]
-
-
-def same_value(actual, intended) -> bool:
-    """Is the value Salesforce holds the one we meant to write? Tolerates the type
-    changes of the round trip (numbers as text from a CSV load, dates vs datetimes)."""
-    if intended is None:
-        return actual in (None, "")
-    if actual is None:
-        return False
-    if isinstance(intended, bool):
-        return str(actual).lower() == str(intended).lower()
-    if isinstance(intended, (int, float)):
-        try:
-            return math.isclose(float(actual), float(intended), rel_tol=1e-9, abs_tol=1e-9)
-        except (TypeError, ValueError):
-            return False
-    a, b = str(actual), str(intended)
-    return a == b or (len(b) == 10 and a[:10] == b)  # a date sent, a datetime read back

@@ -15,8 +15,8 @@ from cs_platform.resources.hubspot import HubSpotClient, HubSpotResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.loading import raw_asset_kwargs
 from cs_platform.sources.incremental import api_source_defs, freshness_for, load_changes
+from cs_platform.sources.loading import raw_asset_kwargs
 
 EVERY = timedelta(minutes=15)
 PROPERTY_PREFIX = "properties__"
