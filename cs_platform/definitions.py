@@ -8,7 +8,8 @@ component type installed in the environment, which imports each integration's
 components (dagster-gcp's alone is ~0.7 s) on every load of the code location, in
 the webserver, the daemon and every run, for a registry panel this project does not use.
 The resources come first, so that missing production settings stop the load with
-one message naming them all.
+one message naming them all. Freshness policies are applied here, to every asset at
+once (`cs_platform/freshness.py`), not declared asset by asset.
 """
 
 import warnings
@@ -17,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from cs_platform import settings
+from cs_platform.freshness import apply_freshness_policies
 
 
 @dg.definitions
@@ -29,4 +31,4 @@ def defs() -> dg.Definitions:
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
         loaded = tree.build_defs(Path(cs_platform.defs.__file__).parent)
-    return dg.Definitions.merge(loaded, dg.Definitions(resources=resources))
+    return dg.Definitions.merge(apply_freshness_policies(loaded), dg.Definitions(resources=resources))

@@ -116,11 +116,6 @@ def _naive_utc(value) -> datetime:
     return (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts).to_pydatetime()
 
 
-def freshness_for(every: timedelta) -> dg.FreshnessPolicy:
-    """Loaded every `every`: warn after one missed run, fail after three."""
-    return dg.FreshnessPolicy.time_window(fail_window=4 * every, warn_window=2 * every)
-
-
 def api_source_defs(tool: str, assets: Sequence[dg.AssetsDefinition], every: timedelta) -> dg.Definitions:
     """A tool's assets with one job (all its objects) and a schedule running it every `every`."""
     minutes = int(every.total_seconds() // 60)

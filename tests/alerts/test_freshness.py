@@ -1,18 +1,30 @@
 """The freshness and check sensor: one Slack message when an asset turns stale or a raw
-table's ERROR check fails, one when it recovers, nothing in between."""
+table's ERROR check fails, one when it recovers, nothing in between. Staleness is
+Dagster's own: the freshness daemon evaluates the policies (run here in-process, on
+a moved clock) and the sensor reads the state it recorded."""
 
+import asyncio
 import csv
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
+# Private: the daemon and an in-process workspace are how Dagster's own tests drive it.
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster._daemon import freshness as freshness_daemon
+
 from cs_platform.defs.alerts import stale_assets as freshness
-from cs_platform.defs.alerts.stale_assets import freshness_state
 from cs_platform.defs.alerts.stale_assets import slack_on_stale_assets_and_failed_checks as sensor
+from cs_platform.defs.models import dbt
 from cs_platform.defs.sources import karte
 from cs_platform.defs.sources.airtable import feature_requests
+from cs_platform.freshness import apply_freshness_policies
 from cs_platform.resources.slack import SlackResource
 from cs_platform.sources import catalog
 from devkit.sandbox import SLACK_WEBHOOK_PATH
@@ -22,17 +34,34 @@ nps_asset = next(a for a in karte.assets if a.key == dg.AssetKey(NPS.asset_key_p
 AIRTABLE_FAIL_WINDOW = timedelta(hours=12, minutes=30)
 
 
+DBT_DAILY_FAIL_WINDOW = timedelta(hours=48, minutes=30)
+LOCATION = Path(__file__).with_name("freshness_location.py")
+
+
 @pytest.fixture
 def defs(resources):
-    return dg.Definitions(assets=[feature_requests, nps_asset], sensors=[sensor], resources=resources)
+    return apply_freshness_policies(dg.Definitions.merge(
+        dg.Definitions(assets=[feature_requests, nps_asset], sensors=[sensor], resources=resources), dbt.defs))
+
+
+def run_freshness_daemon(instance: dg.DagsterInstance, at: float, monkeypatch) -> None:
+    """One iteration of Dagster's freshness daemon over freshness_location.py, at time `at`."""
+    import dagster._core.definitions.freshness_evaluator as evaluator
+
+    monkeypatch.setattr(evaluator, "get_current_timestamp", lambda: at)
+    monkeypatch.setattr(freshness_daemon, "get_current_timestamp", lambda: at)
+    origin = InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=str(LOCATION), attribute="defs"))
+    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
+        asyncio.run(freshness_daemon.FreshnessDaemon()._evaluate_assets(workspace_process_context=workspace))
 
 
 @pytest.fixture
 def evaluate(defs, instance, resources, monkeypatch):
-    """Runs the sensor once, `hours_later` after now; returns its cursor."""
+    """Runs the freshness daemon, then the sensor, `hours_later` after now; returns the sensor's cursor."""
 
     def _evaluate(cursor: str | None, hours_later: float = 0) -> str | None:
         at = time.time() + hours_later * 3600
+        run_freshness_daemon(instance, at, monkeypatch)
         monkeypatch.setattr(freshness, "now", lambda: at)
         # Direct invocation takes resources from the context, not from `definitions`.
         with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
@@ -95,6 +124,7 @@ def test_alerts_slack_did_not_take_are_sent_on_the_next_tick(defs, instance, res
                                                              sandbox, monkeypatch):
     assert dg.materialize([feature_requests], instance=instance, resources=resources).success
     at = time.time() + 24 * 3600
+    run_freshness_daemon(instance, at, monkeypatch)
     monkeypatch.setattr(freshness, "now", lambda: at)
     broken = SlackResource(webhook_url=sandbox.env()["SLACK_WEBHOOK_URL"].replace("Secret", "Wrong"))
     with dg.build_sensor_context(instance=instance, definitions=defs, resources={"slack": broken}) as context:
@@ -108,10 +138,28 @@ def test_alerts_slack_did_not_take_are_sent_on_the_next_tick(defs, instance, res
     assert len(slack_messages()) == 1
 
 
-def test_cron_policies_are_evaluated_like_dagster_does():
-    policy = dg.FreshnessPolicy.cron(deadline_cron="0 9 * * *", lower_bound_delta=timedelta(hours=1))
-    day = 1_793_000_000 - 1_793_000_000 % 86_400  # a midnight UTC
-    at = day + 9.5 * 3600  # 09:30, after today's deadline
-    assert freshness_state(policy, day + 8.5 * 3600, at).value == "PASS"  # done in the 08:00-09:00 window
-    assert freshness_state(policy, day + 7 * 3600, at).value == "FAIL"  # too early
-    assert freshness_state(policy, None, at).value == "UNKNOWN"
+def test_a_stale_mart_raises_the_same_alert_as_a_stale_raw_table(defs, instance, evaluate, slack_messages):
+    """renewal_list is built by the daily dbt job: past its window it is stale in Dagster's
+    own freshness state (what the UI shows) and in Slack, in the same words as a raw table."""
+    instance.report_runless_asset_event(dg.AssetMaterialization("renewal_list"))
+    cursor = evaluate(None)
+    assert instance.get_freshness_state_records([dg.AssetKey("renewal_list")])[
+        dg.AssetKey("renewal_list")].freshness_state.value == "PASS"
+    assert slack_messages() == []
+
+    cursor = evaluate(cursor, hours_later=DBT_DAILY_FAIL_WINDOW.total_seconds() / 3600 + 1)
+    record = instance.get_freshness_state_records([dg.AssetKey("renewal_list")])[dg.AssetKey("renewal_list")]
+    assert record.freshness_state.value == "FAIL"
+    [stale] = slack_messages()
+    assert stale.startswith(":hourglass_flowing_sand: *Stale*: `renewal_list` was last materialized")
+    assert "expected at least every 2d 30m" in stale
+
+
+def test_every_asset_but_the_seeds_has_a_policy():
+    from cs_platform.definitions import defs as code_location
+
+    graph = code_location().resolve_asset_graph()
+    without = sorted(k.to_user_string() for k in graph.get_all_asset_keys()
+                     if graph.get(k).is_materializable and graph.get(k).freshness_policy is None)
+    seeds = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "score_config")
+    assert without == seeds

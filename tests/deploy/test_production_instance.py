@@ -45,6 +45,8 @@ def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, p
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        # The freshness daemon (what the stale-asset alert reads) runs in production too.
+        assert "FRESHNESS_DAEMON" in instance.get_required_daemon_types()
         result = dg.materialize(
             [plans], instance=instance,
             resources={"warehouse": warehouse,

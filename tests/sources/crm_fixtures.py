@@ -13,6 +13,7 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
+from cs_platform.freshness import policy_for
 from cs_platform.resources.freshdesk import FreshdeskResource
 from cs_platform.resources.hubspot import HubSpotResource
 from cs_platform.resources.salesforce import SalesforceResource
@@ -120,7 +121,7 @@ def assert_tool_defs(module, tool: str, every_minutes: int) -> None:
     keys = {dg.AssetKey(o.asset_key_path) for o in catalog.objects_of(tool)}
     assert schedule.job.selection.resolve(module.assets) == keys
     assert {a.key for a in module.defs.assets} == keys
-    for asset in module.assets:
-        policy = asset.specs_by_key[asset.key].freshness_policy
+    for asset in module.assets:  # the policy the code location applies (cs_platform/freshness.py)
+        policy = policy_for(asset.specs_by_key[asset.key])
         assert policy.warn_window.to_timedelta() == timedelta(minutes=2 * every_minutes)
         assert policy.fail_window.to_timedelta() == timedelta(minutes=4 * every_minutes)

@@ -1,28 +1,22 @@
 """Slack alerts for stale assets and failed ERROR checks on raw tables.
 
-Open-source Dagster shows an asset's `FreshnessPolicy` in the UI but sends no
-alert, so this sensor evaluates every asset that has one: it reads the policy from
-the asset's definition, compares it with the latest materialization recorded in
-the instance, and posts once when the asset turns stale and once when it is fresh
-again. Raw tables' asset checks of severity ERROR (duplicate keys, a load that
-wrote nothing) are handled the same way: one message when the latest evaluation
-fails, one when it passes again. What has been announced lives in the sensor
-cursor, so a restart neither repeats nor forgets an alert.
+Open-source Dagster evaluates every asset's `FreshnessPolicy` (applied in
+`cs_platform/freshness.py`) in its freshness daemon and shows the result in the UI,
+but sends no alert. This sensor reads that same state from the instance
+(`get_freshness_state_records`) and posts once when an asset turns stale (FAIL) and
+once when it is fresh again, so Slack and the UI always agree. Raw tables' asset
+checks of severity ERROR (duplicate keys, a load that wrote nothing) are handled
+the same way: one message when the latest evaluation fails, one when it passes
+again. What has been announced lives in the sensor cursor, so a restart neither
+repeats nor forgets an alert.
 """
 
 import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import dagster as dg
-from dagster._core.definitions.freshness import (
-    CronFreshnessPolicy,
-    FreshnessState,
-    TimeWindowFreshnessPolicy,
-)
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from cs_platform.resources.http import SourceError
 from cs_platform.resources.slack import SlackResource
@@ -37,38 +31,18 @@ def now() -> float:
     return time.time()
 
 
-# ----------------------------------------------------------- evaluating a policy
-
-
-def freshness_state(policy: dg.FreshnessPolicy, last_materialized: float | None,
-                    at: float) -> FreshnessState:
-    """PASS / WARN / FAIL as the Dagster UI shows it; UNKNOWN before the first materialization."""
-    if last_materialized is None:
-        return FreshnessState.UNKNOWN
-    if isinstance(policy, TimeWindowFreshnessPolicy):
-        age = at - last_materialized
-        if age >= policy.fail_window.to_timedelta().total_seconds():
-            return FreshnessState.FAIL
-        if policy.warn_window and age >= policy.warn_window.to_timedelta().total_seconds():
-            return FreshnessState.WARN
-        return FreshnessState.PASS
-    if isinstance(policy, CronFreshnessPolicy):
-        # Fresh when materialized within [last deadline - lower bound, ...), as Dagster's own evaluator.
-        from dagster._utils.schedules import get_latest_completed_cron_tick
-
-        deadline = get_latest_completed_cron_tick(
-            policy.deadline_cron, datetime.fromtimestamp(at, timezone.utc), policy.timezone)
-        window_start = deadline.timestamp() - policy.lower_bound_delta.total_seconds()
-        return FreshnessState.PASS if last_materialized >= window_start else FreshnessState.FAIL
-    return FreshnessState.UNKNOWN  # a policy type this sensor does not know yet
+# ----------------------------------------------------------- describing a policy
 
 
 def describe_policy(policy: dg.FreshnessPolicy) -> str:
-    if isinstance(policy, TimeWindowFreshnessPolicy):
-        return f"expected at least every {_duration(policy.fail_window.to_timedelta().total_seconds())}"
-    if isinstance(policy, CronFreshnessPolicy):
+    # Read by attribute: the policy classes themselves are not exported by `dagster`.
+    fail_window = getattr(policy, "fail_window", None)
+    if fail_window is not None:
+        return f"expected at least every {_duration(fail_window.to_timedelta().total_seconds())}"
+    deadline = getattr(policy, "deadline_cron", None)
+    if deadline is not None:
         return (f"expected within {_duration(policy.lower_bound_delta.total_seconds())} "
-                f"before `{policy.deadline_cron}` ({policy.timezone})")
+                f"before `{deadline}` ({policy.timezone})")
     return type(policy).__name__
 
 
@@ -113,38 +87,40 @@ class Alert:
 
 def stale_asset_alerts(context: dg.SensorEvaluationContext, announced: AnnouncedState,
                        at: float) -> Iterable[Alert]:
+    """From the freshness daemon's records: FAIL is stale; PASS or WARN is fresh again.
+    UNKNOWN (never materialized) and a missing record (not evaluated yet) change nothing."""
     graph = context.repository_def.asset_graph
-    policies = {node.key: node.freshness_policy_or_from_metadata for node in graph.asset_nodes}
-    policies = {key: policy for key, policy in policies.items() if policy is not None}
+    policies = {node.key: node.freshness_policy for node in graph.asset_nodes if node.freshness_policy}
+    states = context.instance.get_freshness_state_records(list(policies))
     latest = context.instance.get_latest_materialization_events(list(policies))
     for key, policy in sorted(policies.items(), key=lambda item: item[0].to_user_string()):
-        name = key.to_user_string()
+        record = states.get(key)
+        if record is None:
+            continue
+        name, state = key.to_user_string(), record.freshness_state.value
         event = latest.get(key)
-        last = event.timestamp if event else None
-        state = freshness_state(policy, last, at)
-        if state == FreshnessState.FAIL and name not in announced.stale_assets:
-            yield Alert(
-                f":hourglass_flowing_sand: *Stale*: `{name}` was last materialized "
-                f"{_duration(at - last)} ago; {describe_policy(policy)}.",
-                "stale_assets", name, raised=True)
-        elif state in (FreshnessState.PASS, FreshnessState.WARN) and name in announced.stale_assets:
-            yield Alert(
-                f":white_check_mark: *Fresh again*: `{name}` was materialized {_duration(at - last)} ago.",
-                "stale_assets", name, raised=False)
+        since = f"was last materialized {_duration(at - event.timestamp)} ago" if event else "was never materialized"
+        if state == "FAIL" and name not in announced.stale_assets:
+            yield Alert(f":hourglass_flowing_sand: *Stale*: `{name}` {since}; {describe_policy(policy)}.",
+                        "stale_assets", name, raised=True)
+        elif state in ("PASS", "WARN") and name in announced.stale_assets:
+            yield Alert(f":white_check_mark: *Fresh again*: `{name}` {since.replace('last ', '')}.",
+                        "stale_assets", name, raised=False)
 
 
 def failed_check_alerts(context: dg.SensorEvaluationContext, announced: AnnouncedState) -> Iterable[Alert]:
+    # Statuses compared by value: their enum (AssetCheckExecutionRecordStatus) is not exported by `dagster`.
     graph = context.repository_def.asset_graph
     check_keys = [key for node in graph.asset_nodes if node.key.path[0] == CHECKED_ASSET_PREFIX
                   for key in node.check_keys]
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     for check_key in sorted(check_keys, key=lambda k: k.to_user_string()):
         record = latest.get(check_key)
-        if record is None or record.status == AssetCheckExecutionRecordStatus.PLANNED:
+        if record is None or record.status.value == "PLANNED":
             continue  # never run, or running now: keep what was announced
         name = check_key.to_user_string()
         evaluation = record.event.dagster_event.event_specific_data
-        failing = (record.status == AssetCheckExecutionRecordStatus.FAILED
+        failing = (record.status.value == "FAILED"
                    and evaluation.severity == dg.AssetCheckSeverity.ERROR)
         asset, check = check_key.asset_key.to_user_string(), check_key.name
         if failing and name not in announced.failing_checks:

@@ -5,7 +5,6 @@ replaces the raw table with it in one transaction (a record deleted in Airtable
 disappears here too).
 """
 
-from datetime import timedelta
 
 import dagster as dg
 
@@ -20,9 +19,6 @@ FEATURE_REQUESTS = catalog.get("airtable", "feature_requests")
 
 @dg.asset(
     **raw_asset_kwargs(FEATURE_REQUESTS),
-    # Loaded every 6 hours: warn after one missed run, fail after two.
-    freshness_policy=dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=12, minutes=30), warn_window=timedelta(hours=6, minutes=30)),
 )
 def feature_requests(context: dg.AssetExecutionContext, warehouse: Warehouse,
                      airtable: AirtableResource) -> dg.MaterializeResult:

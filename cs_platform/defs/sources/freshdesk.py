@@ -16,7 +16,7 @@ from cs_platform.resources.freshdesk import FreshdeskClient, FreshdeskResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.incremental import api_source_defs, freshness_for, load_changes
+from cs_platform.sources.incremental import api_source_defs, load_changes
 from cs_platform.sources.loading import raw_asset_kwargs
 
 EVERY = timedelta(minutes=30)
@@ -34,7 +34,7 @@ def read(client: FreshdeskClient, obj: SourceObject, since: datetime | None) -> 
 
 
 def freshdesk_asset(obj: SourceObject) -> dg.AssetsDefinition:
-    @dg.asset(**raw_asset_kwargs(obj), freshness_policy=freshness_for(EVERY))
+    @dg.asset(**raw_asset_kwargs(obj))
     def _object(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 freshdesk: FreshdeskResource) -> dg.MaterializeResult:
         client = freshdesk.client()

@@ -30,9 +30,6 @@ GA4_PARTITIONS = daily_partitions(include_today=False)
     **raw_asset_kwargs(PAGE_VIEWS),
     partitions_def=GA4_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    # Loaded daily: warn after one missed run, fail after two.
-    freshness_policy=dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=48, minutes=30), warn_window=timedelta(hours=24, minutes=30)),
 )
 def page_views_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
                      google_analytics: GoogleAnalyticsResource) -> dg.MaterializeResult:

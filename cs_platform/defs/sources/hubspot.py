@@ -15,7 +15,7 @@ from cs_platform.resources.hubspot import HubSpotClient, HubSpotResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.incremental import api_source_defs, freshness_for, load_changes
+from cs_platform.sources.incremental import api_source_defs, load_changes
 from cs_platform.sources.loading import raw_asset_kwargs
 
 EVERY = timedelta(minutes=15)
@@ -52,7 +52,7 @@ READERS: dict[str, Reader] = {
 def hubspot_asset(obj: SourceObject) -> dg.AssetsDefinition:
     read = READERS[obj.name]
 
-    @dg.asset(**raw_asset_kwargs(obj), freshness_policy=freshness_for(EVERY))
+    @dg.asset(**raw_asset_kwargs(obj))
     def _object(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 hubspot: HubSpotResource) -> dg.MaterializeResult:
         client = hubspot.client()

@@ -18,7 +18,6 @@ file's rows: the raw table's `_load_id` is the file name.
 import csv
 import json
 import re
-from datetime import timedelta
 
 import dagster as dg
 
@@ -30,8 +29,6 @@ from cs_platform.sources.loading import load, raw_asset_kwargs
 
 SENSOR_INTERVAL_SECONDS = 30
 # KARTE exports one file per object a week: warn after one missed drop, fail after two.
-WEEKLY_DROP_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=timedelta(days=14, hours=12), warn_window=timedelta(days=7, hours=12))
 
 
 def export_file_pattern(obj: SourceObject) -> re.Pattern:
@@ -51,7 +48,7 @@ def read_export(exports: KarteExportsResource, name: str) -> list[dict]:
 
 
 def export_file_asset(obj: SourceObject, partitions: dg.DynamicPartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(**raw_asset_kwargs(obj), partitions_def=partitions, freshness_policy=WEEKLY_DROP_FRESHNESS)
+    @dg.asset(**raw_asset_kwargs(obj), partitions_def=partitions)
     def _export(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 karte_exports: KarteExportsResource) -> dg.MaterializeResult:
         name = context.partition_key

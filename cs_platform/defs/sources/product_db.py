@@ -25,10 +25,6 @@ INCREMENTAL = [o for o in catalog.objects_of("product_db") if o.cursor]
 USAGE = catalog.get("product_db", "feature_usage_daily")
 
 # Loaded hourly: warn after one missed run, fail after two.
-HOURLY_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=timedelta(hours=2, minutes=30), warn_window=timedelta(hours=1, minutes=30))
-
-
 def _read(product_db: ProductDBResource, obj: SourceObject, **query) -> pd.DataFrame:
     """The selected rows of the object's table, streamed from the database in chunks."""
     chunks = product_db.read_table(obj.api_name, list(obj.columns), **query)
@@ -44,7 +40,7 @@ def _since(column, cursor: datetime):
 
 
 def incremental_table_asset(obj: SourceObject) -> dg.AssetsDefinition:
-    @dg.asset(**raw_asset_kwargs(obj), freshness_policy=HOURLY_FRESHNESS)
+    @dg.asset(**raw_asset_kwargs(obj))
     def _table(context: dg.AssetExecutionContext, warehouse: Warehouse,
                product_db: ProductDBResource) -> dg.MaterializeResult:
         cursor = warehouse_cursor(warehouse, obj)
@@ -69,7 +65,7 @@ USAGE_PARTITIONS = daily_partitions(include_today=True)
 
 
 @dg.asset(**raw_asset_kwargs(USAGE), partitions_def=USAGE_PARTITIONS,
-          backfill_policy=dg.BackfillPolicy.single_run(), freshness_policy=HOURLY_FRESHNESS)
+          backfill_policy=dg.BackfillPolicy.single_run())
 def feature_usage_daily(context: dg.AssetExecutionContext, warehouse: Warehouse,
                         product_db: ProductDBResource) -> dg.MaterializeResult:
     def fetch(start: date, end: date) -> pd.DataFrame:

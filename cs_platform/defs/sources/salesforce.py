@@ -15,7 +15,7 @@ from cs_platform.resources.salesforce import SalesforceResource
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.incremental import api_source_defs, freshness_for, load_changes
+from cs_platform.sources.incremental import api_source_defs, load_changes
 from cs_platform.sources.loading import raw_asset_kwargs
 
 if TYPE_CHECKING:  # simple-salesforce (with its SOAP client) loads when a client is made
@@ -44,7 +44,7 @@ def _api_usage(sf: "Salesforce") -> dict[str, object]:
 
 
 def salesforce_asset(obj: SourceObject) -> dg.AssetsDefinition:
-    @dg.asset(**raw_asset_kwargs(obj), freshness_policy=freshness_for(EVERY))
+    @dg.asset(**raw_asset_kwargs(obj))
     def _object(context: dg.AssetExecutionContext, warehouse: Warehouse,
                 salesforce: SalesforceResource) -> dg.MaterializeResult:
         sf = salesforce.client()
