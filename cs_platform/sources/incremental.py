@@ -2,10 +2,17 @@
 
 The cursor comes from the data already loaded, the read overlaps it, unchanged
 records are dropped, and every run reports its cursor, pages and API calls.
-Each tool's module supplies only how to fetch the records changed since a time.
+Each tool's module supplies only how to connect and how to fetch the records of
+an object changed since a time.
+
+A tool's objects are one subsettable multi-asset (`api_multi_asset`): a run logs
+in once (one OAuth token, one HTTP session) and loads the selected objects in
+turn; any one object can still be materialized alone. An object that fails does
+not stop the others; the step fails at the end, naming each object that failed.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -13,12 +20,22 @@ import pandas as pd
 import requests
 
 from cs_platform import settings
+from cs_platform.resources.http import SourceAuthError
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.loading import flatten, load, parse_timestamp, warehouse_cursor
+from cs_platform.sources.loading import flatten, load, parse_timestamp, raw_asset_kwargs, warehouse_cursor
 
 # Reads every record whose cursor is at or after `since` (UTC; None = everything).
 FetchSince = Callable[[datetime | None], Iterable[Mapping]]
+
+
+@dataclass
+class ApiConnection:
+    """One logged-in API client, shared by every object a run loads."""
+
+    session: requests.Session  # the client's HTTP session (its calls are counted)
+    fetch: Callable[[SourceObject, datetime | None], Iterable[Mapping]]  # an object's records since a time
+    api_metadata: Callable[[], Mapping[str, object]] = dict  # e.g. the org's API usage, after a load
 
 
 class CallCounter:
@@ -116,12 +133,46 @@ def _naive_utc(value) -> datetime:
     return (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts).to_pydatetime()
 
 
-def api_source_defs(tool: str, assets: Sequence[dg.AssetsDefinition], every: timedelta) -> dg.Definitions:
-    """A tool's assets with one job (all its objects) and a schedule running it every `every`."""
+def api_multi_asset(tool: str, objects: Sequence[SourceObject], resource_key: str,
+                    connect: Callable[[object], ApiConnection]) -> dg.AssetsDefinition:
+    """The tool's objects as one subsettable multi-asset; `connect(resource)` logs in once per run."""
+    kwargs = [raw_asset_kwargs(obj) for obj in objects]
+    specs = [dg.AssetSpec(**{k: v for k, v in kw.items() if k not in ("pool", "check_specs")}) for kw in kwargs]
+
+    @dg.multi_asset(
+        name=f"{tool}_objects", specs=specs, check_specs=[c for kw in kwargs for c in kw["check_specs"]],
+        can_subset=True, pool=settings.WAREHOUSE_POOL, required_resource_keys={"warehouse", resource_key},
+        description=f"Every {tool} object, read incrementally over one API login.")
+    def _objects(context: dg.AssetExecutionContext):
+        warehouse = context.resources.warehouse
+        selected = [o for o in objects if dg.AssetKey(o.asset_key_path) in context.selected_asset_keys]
+        connection = connect(getattr(context.resources, resource_key))
+        failed: list[str] = []
+        for obj in selected:
+            try:
+                yield load_changes(context, warehouse, obj, connection.session,
+                                   lambda since, obj=obj: connection.fetch(obj, since), connection.api_metadata)
+            except SourceAuthError:
+                raise  # the login every object shares: the others would fail the same way
+            except Exception as exc:
+                if len(selected) == 1:
+                    raise
+                # The other objects still load; the step fails below, naming each failure.
+                context.log.exception(f"{tool}/{obj.name} failed; loading the other objects")
+                failed.append(f"{tool}/{obj.name}: {type(exc).__name__}: {exc}")
+        if failed:
+            raise dg.Failure(description=f"{len(failed)} of {len(selected)} {tool} object(s) failed to load "
+                                         f"(the others were loaded):\n" + "\n".join(failed))
+
+    return _objects
+
+
+def api_source_defs(tool: str, asset: dg.AssetsDefinition, every: timedelta) -> dg.Definitions:
+    """A tool's multi-asset with one job (all its objects) and a schedule running it every `every`."""
     minutes = int(every.total_seconds() // 60)
-    job = dg.define_asset_job(f"{tool}_job", selection=dg.AssetSelection.assets(*assets),
+    job = dg.define_asset_job(f"{tool}_job", selection=dg.AssetSelection.assets(asset),
                               description=f"Every {tool} object, incrementally.")
     schedule = dg.ScheduleDefinition(
         name=f"{tool}_every_{minutes}min", job=job, cron_schedule=f"*/{minutes} * * * *",
         default_status=settings.schedule_default_status())
-    return dg.Definitions(assets=assets, jobs=[job], schedules=[schedule])
+    return dg.Definitions(assets=[asset], jobs=[job], schedules=[schedule])

@@ -119,9 +119,10 @@ def assert_tool_defs(module, tool: str, every_minutes: int) -> None:
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assert schedule.job.name == f"{tool}_job"
     keys = {dg.AssetKey(o.asset_key_path) for o in catalog.objects_of(tool)}
-    assert schedule.job.selection.resolve(module.assets) == keys
-    assert {a.key for a in module.defs.assets} == keys
-    for asset in module.assets:  # the policy the code location applies (cs_platform/freshness.py)
-        policy = policy_for(asset.specs_by_key[asset.key])
+    assert schedule.job.selection.resolve([module.objects]) == keys
+    (asset,) = module.defs.assets  # one multi-asset: one login per run
+    assert set(asset.keys) == keys and asset.can_subset
+    for spec in asset.specs:  # the policy the code location applies (cs_platform/freshness.py)
+        policy = policy_for(spec)
         assert policy.warn_window.to_timedelta() == timedelta(minutes=2 * every_minutes)
         assert policy.fail_window.to_timedelta() == timedelta(minutes=4 * every_minutes)

@@ -6,8 +6,6 @@ import logging
 import math
 import time
 
-import dagster as dg
-
 from cs_platform.defs.sources import hubspot as hs_source
 from cs_platform.sources import catalog
 from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_PRIMARY_KEY
@@ -28,16 +26,16 @@ from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
 )
 
 COMPANIES, CONTACTS, EVENTS = (catalog.get("hubspot", n) for n in ("companies", "contacts", "email_events"))
-ASSETS = {a.key: a for a in hs_source.assets}
 SEARCH = "POST /crm/v3/objects/companies/search"
 
 
 def asset(obj):
-    return ASSETS[dg.AssetKey(obj.asset_key_path)]
+    """The tool's multi-asset over one object: the code path of a subset run."""
+    return hs_source.hubspot_objects([obj])
 
 
 def test_first_load_reads_every_object_over_several_pages(source_data, crm_sandbox, materialize, hubspot):
-    loaded = materialize(hs_source.assets, hubspot=hubspot)
+    loaded = materialize([hs_source.objects], hubspot=hubspot)
 
     assert loaded.success
     for obj, page_size in [(COMPANIES, PAGE_SIZE), (CONTACTS, PAGE_SIZE), (EVENTS, 5 * PAGE_SIZE)]:
@@ -162,7 +160,7 @@ def test_a_malformed_record_is_quarantined(crm_sandbox, materialize, hubspot):
 def test_secrets_stay_out_of_logs_metadata_and_events(crm_sandbox, materialize, instance, hubspot, caplog, capfd):
     caplog.set_level(logging.DEBUG)
 
-    loaded = materialize(hs_source.assets, hubspot=hubspot)
+    loaded = materialize([hs_source.objects], hubspot=hubspot)
 
     assert loaded.success
     out, err = capfd.readouterr()

@@ -26,7 +26,7 @@ from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
 )
 
 ACCOUNT = catalog.get("salesforce", "account")
-ACCOUNT_ASSET = next(a for a in sf_source.assets if a.key == dg.AssetKey(ACCOUNT.asset_key_path))
+ACCOUNT_ASSET = sf_source.salesforce_objects([ACCOUNT])  # the code path of a one-object subset
 TOKEN, QUERY, QUERY_MORE = "POST /services/oauth2/token", "GET /queryAll", "GET /queryAll/<locator>"
 
 
@@ -35,7 +35,7 @@ def account_ids(sandbox, n):
 
 
 def test_first_load_reads_every_object_over_several_pages(source_data, crm_sandbox, materialize, salesforce):
-    loaded = materialize(sf_source.assets, salesforce=salesforce)
+    loaded = materialize([sf_source.objects], salesforce=salesforce)
 
     assert loaded.success
     for obj in catalog.objects_of("salesforce"):
@@ -47,6 +47,18 @@ def test_first_load_reads_every_object_over_several_pages(source_data, crm_sandb
         assert meta["cursor_before"] is None and meta["cursor_after"]
         assert meta["salesforce_api_usage"].endswith("/100000")  # from Sforce-Limit-Info
     assert route_calls(crm_sandbox, "salesforce")[QUERY_MORE] > 0
+    # One run, one step, one OAuth login for the seven objects.
+    assert route_calls(crm_sandbox, "salesforce")["POST /services/oauth2/token"] == 1
+    assert len({e.step_key for e in loaded.result.get_asset_materialization_events()}) == 1
+
+
+def test_one_object_of_the_shipped_multi_asset_loads_alone(crm_sandbox, instance, warehouse, salesforce):
+    result = dg.materialize([sf_source.objects], selection=[dg.AssetKey(ACCOUNT.asset_key_path)],
+                            resources={"warehouse": warehouse, "salesforce": salesforce}, instance=instance)
+    assert result.success
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == [dg.AssetKey(ACCOUNT.asset_key_path)]
+    assert warehouse.columns(catalog.get("salesforce", "contact").table) is None  # not loaded
+    assert {e.asset_key for e in result.get_asset_check_evaluations()} == {dg.AssetKey(ACCOUNT.asset_key_path)}
 
 
 def test_second_run_reads_only_the_changed_records(crm_sandbox, materialize, salesforce):
@@ -151,7 +163,7 @@ def test_a_field_the_org_no_longer_has_fails_naming_it(crm_sandbox, materialize,
     # unasked; the drift that stops a load is a catalog field the org lacks.
     drifted = dataclasses.replace(ACCOUNT, columns={**ACCOUNT.columns, "Renewal_Risk__c": "string"})
 
-    loaded = materialize([sf_source.salesforce_asset(drifted)], salesforce=salesforce)
+    loaded = materialize([sf_source.salesforce_objects([drifted])], salesforce=salesforce)
 
     assert "No such column 'Renewal_Risk__c' on entity 'Account'" in loaded.error()
 

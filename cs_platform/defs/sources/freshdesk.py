@@ -6,18 +6,16 @@ by creation, which would miss a re-rated survey, so both are listed in full and
 `load_changes` keeps what changed.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 
 import dagster as dg
 
 from cs_platform.resources.freshdesk import FreshdeskClient, FreshdeskResource
-from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.incremental import api_source_defs, load_changes
-from cs_platform.sources.loading import raw_asset_kwargs
+from cs_platform.sources.incremental import ApiConnection, api_multi_asset, api_source_defs
 
 EVERY = timedelta(minutes=30)
 # Without `updated_since` the ticket list answers only tickets created in the last
@@ -33,15 +31,14 @@ def read(client: FreshdeskClient, obj: SourceObject, since: datetime | None) -> 
     return chain.from_iterable(client.pages(obj.api_name, params))
 
 
-def freshdesk_asset(obj: SourceObject) -> dg.AssetsDefinition:
-    @dg.asset(**raw_asset_kwargs(obj))
-    def _object(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                freshdesk: FreshdeskResource) -> dg.MaterializeResult:
-        client = freshdesk.client()
-        return load_changes(context, warehouse, obj, client.session, lambda since: read(client, obj, since))
-
-    return _object
+def connect(freshdesk: FreshdeskResource) -> ApiConnection:
+    client = freshdesk.client()  # one session for every object of the run
+    return ApiConnection(client.session, lambda obj, since: read(client, obj, since))
 
 
-assets = [freshdesk_asset(o) for o in catalog.objects_of("freshdesk")]
-defs = api_source_defs("freshdesk", assets, EVERY)
+def freshdesk_objects(objects: Sequence[SourceObject]) -> dg.AssetsDefinition:
+    return api_multi_asset("freshdesk", objects, "freshdesk", connect)
+
+
+objects = freshdesk_objects(catalog.objects_of("freshdesk"))
+defs = api_source_defs("freshdesk", objects, EVERY)

@@ -5,18 +5,16 @@ Companies and contacts are read through the search endpoint, filtered on
 properties. Email events are immutable and read by creation time.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 
 import dagster as dg
 
 from cs_platform.resources.hubspot import HubSpotClient, HubSpotResource
-from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.incremental import api_source_defs, load_changes
-from cs_platform.sources.loading import raw_asset_kwargs
+from cs_platform.sources.incremental import ApiConnection, api_multi_asset, api_source_defs
 
 EVERY = timedelta(minutes=15)
 PROPERTY_PREFIX = "properties__"
@@ -49,18 +47,14 @@ READERS: dict[str, Reader] = {
 }
 
 
-def hubspot_asset(obj: SourceObject) -> dg.AssetsDefinition:
-    read = READERS[obj.name]
-
-    @dg.asset(**raw_asset_kwargs(obj))
-    def _object(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                hubspot: HubSpotResource) -> dg.MaterializeResult:
-        client = hubspot.client()
-        return load_changes(context, warehouse, obj, client.session,
-                            lambda since: read(client, obj, since))
-
-    return _object
+def connect(hubspot: HubSpotResource) -> ApiConnection:
+    client = hubspot.client()  # one session for every object of the run
+    return ApiConnection(client.session, lambda obj, since: READERS[obj.name](client, obj, since))
 
 
-assets = [hubspot_asset(o) for o in catalog.objects_of("hubspot")]
-defs = api_source_defs("hubspot", assets, EVERY)
+def hubspot_objects(objects: Sequence[SourceObject]) -> dg.AssetsDefinition:
+    return api_multi_asset("hubspot", objects, "hubspot", connect)
+
+
+objects = hubspot_objects(catalog.objects_of("hubspot"))
+defs = api_source_defs("hubspot", objects, EVERY)

@@ -5,18 +5,16 @@ record arrives once more with `IsDeleted = true` and is upserted as such (the
 warehouse keeps it, flagged, rather than silently holding a stale live copy).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from cs_platform.resources.salesforce import SalesforceResource
-from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
-from cs_platform.sources.incremental import api_source_defs, load_changes
-from cs_platform.sources.loading import raw_asset_kwargs
+from cs_platform.sources.incremental import ApiConnection, api_multi_asset, api_source_defs
 
 if TYPE_CHECKING:  # simple-salesforce (with its SOAP client) loads when a client is made
     from simple_salesforce import Salesforce
@@ -43,21 +41,19 @@ def _api_usage(sf: "Salesforce") -> dict[str, object]:
     return {"salesforce_api_usage": f"{usage.used}/{usage.total}"} if usage else {}
 
 
-def salesforce_asset(obj: SourceObject) -> dg.AssetsDefinition:
-    @dg.asset(**raw_asset_kwargs(obj))
-    def _object(context: dg.AssetExecutionContext, warehouse: Warehouse,
-                salesforce: SalesforceResource) -> dg.MaterializeResult:
-        sf = salesforce.client()
+def connect(salesforce: SalesforceResource) -> ApiConnection:
+    sf = salesforce.client()  # one OAuth login for every object of the run
 
-        def fetch(since: datetime | None) -> Iterable[Mapping]:
-            # queryAll (include_deleted) so deletions arrive with IsDeleted = true.
-            return sf.query_all_iter(soql_since(obj, since), include_deleted=True,
-                                     timeout=salesforce.timeout_seconds)
+    def fetch(obj: SourceObject, since: datetime | None) -> Iterable[Mapping]:
+        # queryAll (include_deleted) so deletions arrive with IsDeleted = true.
+        return sf.query_all_iter(soql_since(obj, since), include_deleted=True, timeout=salesforce.timeout_seconds)
 
-        return load_changes(context, warehouse, obj, sf.session, fetch, lambda: _api_usage(sf))
-
-    return _object
+    return ApiConnection(sf.session, fetch, lambda: _api_usage(sf))
 
 
-assets = [salesforce_asset(o) for o in catalog.objects_of("salesforce")]
-defs = api_source_defs("salesforce", assets, EVERY)
+def salesforce_objects(objects: Sequence[SourceObject]) -> dg.AssetsDefinition:
+    return api_multi_asset("salesforce", objects, "salesforce", connect)
+
+
+objects = salesforce_objects(catalog.objects_of("salesforce"))
+defs = api_source_defs("salesforce", objects, EVERY)
