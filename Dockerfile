@@ -19,9 +19,10 @@ COPY cs_platform ./cs_platform
 COPY dbt ./dbt
 RUN pip install .
 
-# Prepare the dbt manifest at build time (DESIGN: never parse dbt on import); this
-# also checks the project parses. docker-compose's user_code service prepares it
-# again on start, with the deployment's settings, so that runs reuse that parse.
+# Prepare the dbt manifest at build time (dbt is never parsed when the code location
+# loads: it would slow every load); this also checks the project parses.
+# docker-compose's user_code service prepares it again on start, with the
+# deployment's settings, so that runs reuse that parse.
 RUN python -m cs_platform.models
 
 COPY deploy/dagster.prod.yaml ${DAGSTER_HOME}/dagster.yaml

@@ -11,7 +11,8 @@ from urllib3.util.retry import Retry
 
 from cs_platform.resources.http import check_response, retrying_session
 
-# Airtable documents a 30 s penalty after a 429 and sends no Retry-After (API_NOTES).
+# Airtable documents a 30 s penalty after a 429 and sends no Retry-After
+# (https://airtable.com/developers/web/api/rate-limits).
 AIRTABLE_RATE_LIMIT_WAIT_SECONDS = 30.0
 
 

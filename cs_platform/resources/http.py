@@ -8,6 +8,7 @@ headers, because those can hold tokens.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import requests
@@ -15,6 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 class SourceError(RuntimeError):
@@ -23,6 +25,44 @@ class SourceError(RuntimeError):
 
 class SourceAuthError(SourceError):
     """The API rejected our credentials. Not retried: check the named setting."""
+
+
+class CallCounter:
+    """A `requests` response hook counting the HTTP calls made through a session:
+    `responses` (one per page read or write sent), `calls` (with the retries urllib3
+    made, which count against the API's limits too), `write_calls`, and the org's
+    usage from Salesforce's `Sforce-Limit-Info: api-usage=USED/MAX` header."""
+
+    WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+    def __init__(self):
+        self.responses = 0
+        self.calls = 0
+        self.write_calls = 0
+        self.api_used: int | None = None
+        self.api_max: int | None = None
+
+    def __call__(self, response: requests.Response, *args, **kwargs):
+        retries = getattr(getattr(response.raw, "retries", None), "history", None) or ()
+        n = 1 + len(retries)
+        self.responses += 1
+        self.calls += n
+        method = (response.request.method or "").upper() if response.request is not None else ""
+        if method in self.WRITE_METHODS:
+            self.write_calls += n
+        info = response.headers.get("Sforce-Limit-Info")
+        if info and (m := _LIMIT_INFO.search(info)):
+            self.api_used, self.api_max = int(m.group(1)), int(m.group(2))
+        return response
+
+    def attach(self, session: requests.Session) -> CallCounter:
+        session.hooks.setdefault("response", []).append(self)
+        return self
+
+    def detach(self, session: requests.Session) -> None:
+        hooks = session.hooks.get("response", [])
+        if self in hooks:
+            hooks.remove(self)
 
 
 def retrying_session(

@@ -20,7 +20,7 @@ import pandas as pd
 import requests
 
 from cs_platform import settings
-from cs_platform.resources.http import SourceAuthError
+from cs_platform.resources.http import CallCounter, SourceAuthError
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.loading import flatten, load, parse_timestamp, raw_asset_kwargs, warehouse_cursor
@@ -36,22 +36,6 @@ class ApiConnection:
     session: requests.Session  # the client's HTTP session (its calls are counted)
     fetch: Callable[[SourceObject, datetime | None], Iterable[Mapping]]  # an object's records since a time
     api_metadata: Callable[[], Mapping[str, object]] = dict  # e.g. the org's API usage, after a load
-
-
-class CallCounter:
-    """Counts the HTTP calls made through a session from now on: `responses`
-    (one per page read) and `attempts` (with the retries urllib3 made, which
-    count against the API's limits too)."""
-
-    def __init__(self, session: requests.Session):
-        self.responses = 0
-        self.attempts = 0
-        session.hooks["response"].append(self._count)
-
-    def _count(self, response: requests.Response, *args, **kwargs) -> None:
-        retries = getattr(response.raw, "retries", None)
-        self.responses += 1
-        self.attempts += 1 + (len(retries.history) if retries is not None else 0)
 
 
 def load_changes(
@@ -73,8 +57,11 @@ def load_changes(
     the same second as the last one loaded. What the table already holds as it
     is (the overlap, or everything when an API cannot filter) is dropped here."""
     since = _as_utc(warehouse_cursor(warehouse, obj))
-    calls = CallCounter(session)
-    records = list(fetch(since))
+    calls = CallCounter().attach(session)
+    try:
+        records = list(fetch(since))
+    finally:
+        calls.detach(session)  # the session is shared by the other objects of the run
     fetched = len(records)
     if since is not None:
         records = _changed_only(warehouse, obj, records, since)
@@ -86,7 +73,7 @@ def load_changes(
         extra_metadata={
             "cursor_before": since_text,
             "pages_fetched": calls.responses,
-            "api_calls": calls.attempts,
+            "api_calls": calls.calls,
             "unchanged_skipped": fetched - len(records),
             **api_metadata(),
         })

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .base import Api, ApiError, Request, Response, route
-from .store import ResultCache, Table, iso_z, parse_timestamp, read_jsonl
+from .store import ResultCache, Table, iso_z, parse_wire_timestamp, read_jsonl
 
 OBJECTS = {"tickets": "tickets", "companies": "companies", "satisfaction_ratings": "surveys/satisfaction_ratings"}
 MAX_PER_PAGE = 100
@@ -101,7 +101,7 @@ class FreshdeskApi(Api):
         raw = request.arg(name)
         if raw is None:
             return None
-        parsed = parse_timestamp(raw)
+        parsed = parse_wire_timestamp(raw)
         if parsed is None or len(raw) < 10:
             raise ValidationFailed(name, "It should be in the 'YYYY-MM-DDTHH:MM:SSZ' format", "invalid_date")
         return parsed
@@ -228,7 +228,7 @@ def _positive(request: Request, name: str, default: int) -> int:
 
 
 def _ts(value: Any):
-    parsed = parse_timestamp(str(value)) if value else None
+    parsed = parse_wire_timestamp(str(value)) if value else None
     if parsed is None:
         from datetime import datetime, timezone
 
@@ -241,5 +241,5 @@ def _order_value(value: Any):
         return (0, "")
     if isinstance(value, (int, float)):
         return (1, value)
-    parsed = parse_timestamp(str(value))
+    parsed = parse_wire_timestamp(str(value))
     return (1, parsed.timestamp()) if parsed else (1, str(value))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Api, ApiError, BadRequest, Request, Response, route
-from .store import ResultCache, Table, epoch_ms, iso_ms_z, parse_timestamp, read_jsonl
+from .store import ResultCache, Table, epoch_ms, iso_ms_z, parse_wire_timestamp, read_jsonl
 
 OBJECTS = ("companies", "contacts")
 BATCH_LIMIT = 100
@@ -60,7 +60,7 @@ def _comparable(value: Any) -> tuple[int, Any] | None:
     text = str(value)
     if text.lstrip("-").isdigit():
         return (0, int(text))
-    if len(text) >= 10 and text[4:5] == "-" and parse_timestamp(text) is not None:
+    if len(text) >= 10 and text[4:5] == "-" and parse_wire_timestamp(text) is not None:
         return (0, epoch_ms(text))
     try:
         return (0, float(text))
@@ -558,7 +558,7 @@ class HubSpotApi(Api):
             if op != "insert":
                 raise BadRequest("email_events only take op=insert")
             for record in records:
-                record.setdefault("created", int(parse_timestamp(stamp).timestamp() * 1000))
+                record.setdefault("created", int(parse_wire_timestamp(stamp).timestamp() * 1000))
                 record.setdefault("id", str(uuid.uuid4()))
                 self.events.append(record)
             self._sort_events()

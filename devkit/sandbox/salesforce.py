@@ -29,7 +29,7 @@ from cs_platform.sources import catalog
 
 from . import soql
 from .base import Api, ApiError, BadRequest, FaultOutcome, Request, Response, route
-from .store import ResultCache, Table, parse_timestamp, read_jsonl, salesforce_ts
+from .store import ResultCache, Table, parse_wire_timestamp, read_jsonl, salesforce_ts
 
 # Object key prefixes: the first three characters of every Id of the object.
 KEY_PREFIXES = {"User": "005", "Account": "001", "Contact": "003", "Opportunity": "006",
@@ -1182,7 +1182,7 @@ def _coerce(definition: FieldDef, value: Any, from_csv: bool) -> Any:
             pass
         raise _TypeError(name, value, "date")
     if kind == "timestamp":
-        parsed = parse_timestamp(str(value))
+        parsed = parse_wire_timestamp(str(value))
         if parsed is None or not re.match(r"\d{4}-\d{2}-\d{2}", str(value)):
             raise _TypeError(name, value, "dateTime")
         return salesforce_ts(parsed)
@@ -1192,7 +1192,7 @@ def _coerce(definition: FieldDef, value: Any, from_csv: bool) -> Any:
 def _converter(kind: str):
     """Row value -> comparable value for WHERE and ORDER BY."""
     if kind == "timestamp":
-        return lambda v: parse_timestamp(v) if isinstance(v, str) else None
+        return lambda v: parse_wire_timestamp(v) if isinstance(v, str) else None
     if kind in ("integer", "float"):
         return lambda v: None if v is None or isinstance(v, bool) else float(v)
     if kind == "boolean":

@@ -22,8 +22,10 @@ UTC = timezone.utc
 # --------------------------------------------------------------------------- timestamps
 
 @lru_cache(maxsize=200_000)
-def parse_timestamp(value: str) -> datetime | None:
-    """Parse the timestamp spellings the vendors use into an aware UTC datetime.
+def parse_wire_timestamp(value: str) -> datetime | None:
+    """Parse the timestamp spellings the vendors use into an aware UTC datetime (the
+    sandbox's reading of a request or stored value; the loaders' own parser,
+    `cs_platform.sources.loading.parse_timestamp`, gives naive UTC for the warehouse).
 
     `2026-11-01T10:00:00.000+0000` (Salesforce), `...Z` (HubSpot, Freshdesk, Airtable),
     `+00:00`, a bare date, or epoch milliseconds as a digit string. None when it is not
@@ -49,7 +51,7 @@ def epoch_ms(value: Any) -> int | None:
         return None
     if isinstance(value, (int, float)):
         return int(value)
-    parsed = parse_timestamp(str(value))
+    parsed = parse_wire_timestamp(str(value))
     return None if parsed is None else int(parsed.timestamp() * 1000)
 
 

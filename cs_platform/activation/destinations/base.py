@@ -1,18 +1,15 @@
 """What the engine needs from a destination: batches, a send that answers per
 record (matched by key), a check for records an interrupted run may have written,
-and call counting / API budget."""
+and call counting (`CallCounter`, shared with the source loads) / API budget."""
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-import requests
-
-_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+from cs_platform.resources.http import CallCounter
 
 
 @dataclass
@@ -46,41 +43,6 @@ class ApiBudgetExhausted(RuntimeError):
     """The destination refused a call because the API budget is spent; stop cleanly."""
 
     code = "REQUEST_LIMIT_EXCEEDED"
-
-
-class CallCounter:
-    """A `requests` response hook: counts HTTP calls (urllib3's retries included, from
-    the response's retry history), write calls, and reads `Sforce-Limit-Info`."""
-
-    WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-
-    def __init__(self):
-        self.calls = 0
-        self.write_calls = 0
-        self.api_used: int | None = None
-        self.api_max: int | None = None
-
-    def __call__(self, response: requests.Response, *args, **kwargs):
-        retries = getattr(getattr(response.raw, "retries", None), "history", None) or ()
-        n = 1 + len(retries)
-        self.calls += n
-        method = (response.request.method or "").upper() if response.request is not None else ""
-        if method in self.WRITE_METHODS:
-            self.write_calls += n
-        info = response.headers.get("Sforce-Limit-Info")
-        if info:
-            m = _LIMIT_INFO.search(info)
-            if m:
-                self.api_used, self.api_max = int(m.group(1)), int(m.group(2))
-        return response
-
-    def attach(self, session: requests.Session) -> None:
-        session.hooks.setdefault("response", []).append(self)
-
-    def detach(self, session: requests.Session) -> None:
-        hooks = session.hooks.get("response", [])
-        if self in hooks:
-            hooks.remove(self)
 
 
 class Destination(ABC):

@@ -22,13 +22,13 @@ from collections.abc import Mapping, Sequence
 
 from cs_platform.activation.destinations.base import (
     Batch,
-    CallCounter,
     Destination,
     PlannedRecord,
     RecordResult,
     chunks,
 )
 from cs_platform.activation.spec import SyncSpec
+from cs_platform.resources.http import CallCounter
 from cs_platform.values import same_value
 
 

@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING
 from cs_platform.activation.destinations.base import (
     ApiBudgetExhausted,
     Batch,
-    CallCounter,
     Destination,
     PlannedRecord,
     RecordResult,
     chunks,
 )
 from cs_platform.activation.spec import SyncSpec
+from cs_platform.resources.http import CallCounter
 from cs_platform.values import same_value
 
 if TYPE_CHECKING:  # simple_salesforce takes ~0.7 s to import: only when a sync runs
