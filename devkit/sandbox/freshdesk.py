@@ -143,20 +143,12 @@ class FreshdeskApi(Api):
 
         return self._paged(request, self.lists.get_or_compute(key, compute), "/api/v2/tickets")
 
-    @route("GET", r"/api/v2/tickets/(?P<id>\d+)", "GET /api/v2/tickets/<id>")
-    def ticket(self, request: Request) -> Response:
-        return self._one("tickets", request.params["id"])
-
     @route("GET", r"/api/v2/companies/?", "GET /api/v2/companies")
     def companies(self, request: Request) -> Response:
         table = self.tables["companies"]
         rows = self.lists.get_or_compute(("companies", table.version),
                                          lambda: sorted(table, key=lambda r: r["id"]))
         return self._paged(request, rows, "/api/v2/companies")
-
-    @route("GET", r"/api/v2/companies/(?P<id>\d+)", "GET /api/v2/companies/<id>")
-    def company(self, request: Request) -> Response:
-        return self._one("companies", request.params["id"])
 
     @route("GET", r"/api/v2/surveys/satisfaction_ratings/?", "GET /api/v2/surveys/satisfaction_ratings")
     def satisfaction_ratings(self, request: Request) -> Response:
@@ -173,12 +165,6 @@ class FreshdeskApi(Api):
             return rows
 
         return self._paged(request, self.lists.get_or_compute(key, compute), "/api/v2/surveys/satisfaction_ratings")
-
-    def _one(self, obj: str, key: str) -> Response:
-        row = self.tables[obj].get(int(key)) or self.tables[obj].get(key)
-        if row is None or row.get("deleted"):
-            raise ApiError(404, "The requested resource does not exist", "not_found")
-        return Response.json(row)
 
     # ------------------------------------------------------------------ user edits
     def mutate(self, object: str, op: str, records: list[dict]) -> list[dict]:

@@ -459,30 +459,6 @@ class HubSpotApi(Api):
                                            "errors": errors})
         return self._batch_response(obj, results, errors, [], 200)
 
-    @route("POST", r"/crm/v3/objects/(?P<obj>\w+)/batch/archive", "POST /crm/v3/objects/{obj}/batch/archive")
-    def batch_archive(self, request: Request) -> Response:
-        obj = request.params["obj"]
-        table = self._table(obj)
-        inputs = self._inputs(request.json())
-        stamp = iso_ms_z(self.clock.tick())
-        for item in inputs:
-            key = str(item.get("id"))
-            if key in table:
-                table.update(key, lambda r: r.update(archived=True, archivedAt=stamp))
-        self.control.record_write(self.name, request, object=obj, operation="archive", records=inputs)
-        return Response.empty(204)
-
-    @route("POST", r"/crm/v3/objects/(?P<obj>\w+)/?", "POST /crm/v3/objects/{obj}")
-    def create_one(self, request: Request) -> Response:
-        obj = request.params["obj"]
-        self._table(obj)
-        body = request.json()
-        props = self._check_properties((body or {}).get("properties") or {})
-        row = self._create(obj, props, iso_ms_z(self.clock.tick()))
-        self.control.record_write(self.name, request, object=obj, operation="create", records=[body],
-                                  results={"created": [row["id"]]})
-        return Response.json(self._render(obj, row, list(props)), 201)
-
     @route("PATCH", r"/crm/v3/objects/(?P<obj>\w+)/(?P<id>[^/]+)", "PATCH /crm/v3/objects/{obj}/<id>")
     def update_one(self, request: Request) -> Response:
         obj = request.params["obj"]

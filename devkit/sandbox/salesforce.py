@@ -319,14 +319,6 @@ class SalesforceApi(Api):
         })
 
     # ------------------------------------------------------------------ metadata
-    @route("GET", r"/sobjects/?", "GET /sobjects")
-    def describe_global(self, request: Request) -> Response:
-        return Response.json({"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": [
-            {"name": s, "label": s, "keyPrefix": KEY_PREFIXES[s], "queryable": True, "createable": s != "User",
-             "updateable": True, "custom": False,
-             "urls": {"sobject": f"/services/data/v{request.params['version']}/sobjects/{s}"}}
-            for s in self.tables]})
-
     def _describe(self, sobject: str) -> Response:
         schema = self.schemas[sobject]
         fields = []
@@ -512,19 +504,6 @@ class SalesforceApi(Api):
         version = request.params["version"]
         return Response.json([f"/services/data/v{version}/sobjects/{sobject}/{r['Id']}" for r in rows], 300)
 
-    @route("POST", r"/sobjects/(?P<sobject>\w+)/?", "POST /sobjects/{sobject}")
-    def create_record(self, request: Request) -> Response:
-        sobject = self._sobject(request.params["sobject"])
-        body = request.json()
-        plan = self._prepare_json(sobject, "insert", body, request)
-        if isinstance(plan, list):
-            return self._errors_response(plan)
-        record_id, _ = self._apply(plan, salesforce_ts(self.clock.tick()))
-        result = {"id": record_id, "success": True, "errors": []}
-        self.control.record_write(self.name, request, object=sobject, operation="insert", records=[body],
-                                  results=[result])
-        return Response.json(result, 201)
-
     @route("PATCH", r"/sobjects/(?P<sobject>\w+)/(?P<id>[^/]+)", "PATCH /sobjects/{sobject}/<id>")
     def update_record(self, request: Request) -> Response:
         sobject = self._sobject(request.params["sobject"])
@@ -536,16 +515,6 @@ class SalesforceApi(Api):
         self._apply(plan, salesforce_ts(self.clock.tick()))
         self.control.record_write(self.name, request, object=sobject, operation="update", records=[record],
                                   results=[{"id": plan.id, "success": True, "errors": []}])
-        return Response.empty(204)
-
-    @route("DELETE", r"/sobjects/(?P<sobject>\w+)/(?P<id>[^/]+)", "DELETE /sobjects/{sobject}/<id>")
-    def delete_record(self, request: Request) -> Response:
-        sobject = self._sobject(request.params["sobject"])
-        errors = self._delete(sobject, request.params["id"], salesforce_ts(self.clock.tick()))
-        if errors:
-            return self._errors_response(errors, 404 if errors[0]["statusCode"] == "NOT_FOUND" else 400)
-        self.control.record_write(self.name, request, object=sobject, operation="delete",
-                                  records=[{"Id": request.params["id"]}])
         return Response.empty(204)
 
     @route("PATCH", r"/sobjects/(?P<sobject>\w+)/(?P<field>\w+)/(?P<value>.+)",
@@ -642,25 +611,6 @@ class SalesforceApi(Api):
         results = self._finish_collection(outcomes, all_or_none, with_created=False)
         self.control.record_write(self.name, request, object=",".join(dict.fromkeys(types)) or None,
                                   operation=operation, records=records, results=results, all_or_none=all_or_none)
-        return Response.json(results)
-
-    @route("DELETE", r"/composite/sobjects/?", "DELETE /composite/sobjects")
-    def collection_delete(self, request: Request) -> Response:
-        ids = [i for i in (request.arg("ids") or "").split(",") if i]
-        if not ids:
-            raise BadRequest("ids parameter is required", "MISSING_ARGUMENT")
-        if len(ids) > COLLECTION_LIMIT:
-            raise BadRequest("record limit reached. cannot submit more than 200 records into this call",
-                             "EXCEEDED_ID_LIMIT")
-        stamp = salesforce_ts(self.clock.tick())
-        results = []
-        for record_id in ids:
-            sobject = next((s for s, p in KEY_PREFIXES.items() if record_id.startswith(p)), None)
-            errors = (self._delete(sobject, record_id, stamp) if sobject
-                      else [_err("MALFORMED_ID", f"malformed id {record_id}")])
-            results.append({"id": record_id, "success": not errors, "errors": errors})
-        self.control.record_write(self.name, request, object=None, operation="delete",
-                                  records=[{"Id": i} for i in ids], results=results)
         return Response.json(results)
 
     def _collection_body(self, body: Any) -> tuple[list[dict], bool]:
@@ -889,11 +839,6 @@ class SalesforceApi(Api):
         self.jobs[job_id] = job
         return Response.json(job.info())
 
-    @route("GET", r"/jobs/ingest/?", "GET /jobs/ingest")
-    def list_jobs(self, request: Request) -> Response:
-        return Response.json({"done": True, "records": [j.info() for j in self.jobs.values()],
-                              "nextRecordsUrl": None})
-
     def _job(self, request: Request) -> _Job:
         job = self.jobs.get(request.params["job"])
         if job is None:
@@ -955,14 +900,6 @@ class SalesforceApi(Api):
                 self._process_job(job, request)
             job.modstamp = salesforce_ts(self.clock.now())
         return Response.json(job.info())
-
-    @route("DELETE", r"/jobs/ingest/(?P<job>\w+)/?", "DELETE /jobs/ingest/<id>")
-    def delete_job(self, request: Request) -> Response:
-        job = self._job(request)
-        if job.state not in _TERMINAL | {"UploadComplete", "Open"}:
-            raise ApiError(409, f"Job {job.id} cannot be deleted in state {job.state}", "INVALIDJOBSTATE")
-        del self.jobs[job.id]
-        return Response.empty(204)
 
     @route("GET", r"/jobs/ingest/(?P<job>\w+)/"
                   r"(?P<kind>successfulResults|failedResults|unprocessedrecords|unprocessedRecords)/?",
