@@ -7,8 +7,9 @@ One run of a sync:
    batch and recording its answer: the destination is asked (a read, not a write)
    whether the intended values are already there; those are marked synced and
    not sent again, so a crash never makes a record be written twice.
-3. **Plan**: each row is mapped to its destination payload and hashed (a stable
-   hash of the canonical JSON). Rows with a null or duplicate key, or without the
+3. **Plan**: each row is mapped to its destination payload, the body exactly as
+   the destination will send it (`Destination.payload`: the record's identity
+   included), and that body is hashed (a stable hash of the canonical JSON). Rows with a null or duplicate key, or without the
    destination record ID an update needs, are *invalid* and never sent. A valid
    row is sent when its hash differs from the last successfully synced one, or
    when its last attempt failed (failed keys are retried on every run until they

@@ -1,5 +1,5 @@
 -- Sent to Salesforce Account fields by the reverse-ETL sync `account_health`
--- (cs_platform/activation/syncs.yaml), matched on Product_Account_Id__c. One row per
+-- (cs_platform/defs/activation/syncs/defs.yaml), matched on Product_Account_Id__c. One row per
 -- account that has a Salesforce Account. Column names are the sync's contract.
 select
     account_id,
