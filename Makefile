@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DBT_VENV := .venv-dbt
 DBT_INSTALLED := $(DBT_VENV)/.installed
+DBT_LINT_INSTALLED := $(DBT_VENV)/.lint-installed
 # dbt's entry point with the garbage collector tuned for a short-lived process (dbt/launcher.py).
 DBT_CLI := $(DBT_VENV)/bin/cs-dbt
 MANIFEST := dbt/target/manifest.json
@@ -27,8 +28,11 @@ export DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 demo: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m devkit.demo $(ARGS)
 
-test: $(INSTALLED) $(DBT_CLI) $(MANIFEST)
+test: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DBT_LINT_INSTALLED)
 	$(BIN)/ruff check .
+	# Its own dbt target dir, so the lint never touches the manifest the code location reads.
+	DBT_TARGET_PATH=$(CURDIR)/dbt/target/sqlfluff DUCKDB_PATH=$(CURDIR)/dbt/target/sqlfluff.duckdb \
+		$(DBT_VENV)/bin/sqlfluff lint dbt/models dbt/tests
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 install: $(INSTALLED) $(DBT_CLI)
@@ -41,6 +45,11 @@ $(INSTALLED): pyproject.toml devkit/pyproject.toml
 $(DBT_INSTALLED): dbt/requirements.txt
 	test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
 	$(DBT_VENV)/bin/python -m pip install --quiet -r dbt/requirements.txt
+	touch $@
+
+# sqlfluff's dbt templater renders the models with dbt, so it lives beside it (not in the image).
+$(DBT_LINT_INSTALLED): $(DBT_INSTALLED) dbt/requirements-lint.txt
+	$(DBT_VENV)/bin/python -m pip install --quiet -r dbt/requirements-lint.txt
 	touch $@
 
 $(DBT_CLI): $(DBT_INSTALLED) dbt/launcher.py
