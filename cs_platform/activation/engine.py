@@ -9,8 +9,9 @@ One run of a sync:
    not sent again, so a crash never makes a record be written twice.
 3. **Plan**: each row is mapped to its destination payload, the body exactly as
    the destination will send it (`Destination.payload`: the record's identity
-   included), and that body is hashed (a stable hash of the canonical JSON). Rows with a null or duplicate key, or without the
-   destination record ID an update needs, are *invalid* and never sent. A valid
+   included), and that body is hashed (a stable hash of the canonical JSON). Rows
+   with a null or duplicate key, or without the destination record ID an update
+   needs, are *invalid* and never sent. A valid
    row is sent when its hash differs from the last successfully synced one, or
    when its last attempt failed (failed keys are retried on every run until they
    succeed, changed or not). Everything else is *unchanged* and costs no API call.
