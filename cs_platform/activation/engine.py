@@ -11,10 +11,10 @@ One run of a sync:
    the destination will send it (`Destination.payload`: the record's identity
    included), and that body is hashed (a stable hash of the canonical JSON). Rows
    with a null or duplicate key, or without the destination record ID an update
-   needs, are *invalid* and never sent. A valid
-   row is sent when its hash differs from the last successfully synced one, or
-   when its last attempt failed (failed keys are retried on every run until they
-   succeed, changed or not). Everything else is *unchanged* and costs no API call.
+   needs, are *invalid* and never sent. A valid row is sent when its hash differs
+   from the last successfully synced one, or when its last attempt failed (failed
+   keys are retried on every run until they succeed, changed or not). Everything
+   else is *unchanged* and costs no API call.
 4. **Guards**: the run refuses, naming the counts, when the plan would change more
    than `max_change_share` of the previously synced records, or when the model has
    shrunk by more than `max_shrink_share` since the last run. `override_guards`

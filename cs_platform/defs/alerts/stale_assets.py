@@ -99,12 +99,13 @@ def stale_asset_alerts(context: dg.SensorEvaluationContext, announced: Announced
             continue
         name, state = key.to_user_string(), record.freshness_state.value
         event = latest.get(key)
-        since = f"was last materialized {_duration(at - event.timestamp)} ago" if event else "was never materialized"
+        age = f"{_duration(at - event.timestamp)} ago" if event else None
         if state == "FAIL" and name not in announced.stale_assets:
+            since = f"was last materialized {age}" if age else "was never materialized"
             yield Alert(f":hourglass_flowing_sand: *Stale*: `{name}` {since}; {describe_policy(policy)}.",
                         "stale_assets", name, raised=True)
         elif state in ("PASS", "WARN") and name in announced.stale_assets:
-            yield Alert(f":white_check_mark: *Fresh again*: `{name}` {since.replace('last ', '')}.",
+            yield Alert(f":white_check_mark: *Fresh again*: `{name}` was materialized {age}.",
                         "stale_assets", name, raised=False)
 
 
