@@ -1,32 +1,58 @@
-"""Reverse ETL: API calls and wall time for 10,000 changed accounts, batched vs one
-record per call, against the sandbox with injected latency on every call.
+"""Reverse ETL: API calls, rows sent and wall time of the sync engine for 10,000 accounts,
+first sync, 1% changed and nothing changed, against the sandbox with injected latency
+on every call, next to the floor (calls x latency).
 
-    .venv/bin/python bench/reverse_etl.py [--rows 10000] [--latency-ms 50] [--naive-sample 1000]
+    .venv/bin/python bench/reverse_etl.py [--rows 10000] [--latency-ms 50] [--changed 100]
+                                          [--collections] [--naive-sample 1000]
 
-For each destination it runs the real sync engine (the shipped syncs' settings, defs/activation/syncs/defs.yaml:
-Salesforce Account via Bulk API 2.0 above 2,000 rows, and via sObject Collections
-for comparison; HubSpot companies via batch update), then the naive sync: one
-REST call per record (PATCH /sobjects/Account/{Id}, PATCH /crm/v3/objects/companies/{id}).
-The naive sync is timed on `--naive-sample` records and scaled to `--rows` (its
-cost is one call per record, so it is linear); `--naive-sample 0` runs it on every
-row. Figures to watch: the call ratio, and the batched calls against the minimum
-possible, ceil(rows / batch size).
+For each destination it runs the real sync engine (`run_sync`, the shipped syncs'
+settings from defs/activation/syncs/defs.yaml) three times on one model table:
+
+1. first sync: every row is new to the engine (fresh sync state);
+2. 1% changed: `--changed` rows of the model (default rows / 100) get a new value,
+   then the sync runs again;
+3. nothing changed: a third run on the same model.
+
+Destinations: Salesforce Account (Bulk API 2.0 above 2,000 rows; 100 changed rows go
+through sObject Collections, as the engine chooses) and HubSpot companies (batch
+update). `--collections` adds the Account sync forced onto sObject Collections.
+
+Per run: API calls as the engine counts them (SyncOutcome.api_calls / write_calls)
+and as the sandbox counted them (`sandbox.calls(api)`, the difference over the run;
+writes = POST/PATCH/PUT/DELETE calls other than login and searches), the rows sent,
+the wall seconds around `run_sync`, and the floor: sandbox calls x `--latency-ms`, the
+time the injected latency alone costs when calls are made one after another.
+
+`--naive-sample N` (default 0: skipped, it is slow) also times the naive sync, one
+REST call per record (PATCH /sobjects/Account/{Id}, PATCH /crm/v3/objects/companies/{id}),
+on N records and scales it to `--rows` (its cost is linear: one call per record).
+
+The script runs against whichever checkout it sits in (it puts its own repository
+first on sys.path) and prints the cs_platform it imported, so an older checkout can
+be measured with the same script. Only Sandbox constructor options the checkout's
+Sandbox accepts are passed (`--sandbox-option name=value`, checked by signature).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
-import math
+import inspect
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+import cs_platform  # noqa: E402
 from cs_platform.activation.component import load_syncs  # noqa: E402
 from cs_platform.activation.destinations import connect  # noqa: E402
 from cs_platform.activation.engine import run_sync  # noqa: E402
@@ -39,7 +65,6 @@ from devkit.sandbox.salesforce import salesforce_id  # noqa: E402
 ACCOUNTS = "marts.activation_salesforce_accounts"
 COMPANIES = "marts.activation_hubspot_companies"
 
-
 ACCOUNT_COLUMNS = {
     "account_id": "string", "salesforce_account_id": "string", "usage_health_score": "float",
     "usage_health_band": "string", "renewal_likelihood_score": "float", "renewal_likelihood_band": "string",
@@ -50,8 +75,11 @@ COMPANY_COLUMNS = {
     "is_renewal_risk": "boolean", "has_upsell_signal": "boolean", "is_setup_incomplete": "boolean",
     "renews_within_90_days": "boolean"}
 
+SCENARIOS = ("first sync", "1% changed", "nothing changed")
+
 
 def seed(sandbox: Sandbox, rows: int) -> dict[str, str]:
+    """CRM records to update (fields of the source catalog and crm_setup.yaml only)."""
     owner = salesforce_id("005", 900)
     sandbox.mutate("salesforce/User", "insert", [{"Id": owner, "Name": "CSM", "IsActive": True}])
     accounts = sandbox.mutate("salesforce/Account", "insert", [
@@ -77,56 +105,170 @@ def models(sf_ids: dict[str, str], rows: int) -> tuple[pd.DataFrame, pd.DataFram
     return accounts, companies
 
 
-def write_calls(sandbox: Sandbox, api: str) -> int:
-    routes = sandbox.calls(api)["routes"]
-    return sum(n for route, n in routes.items()
-               if route.split(" ", 1)[0] in ("POST", "PATCH", "PUT") and "oauth2" not in route)
+def change_rows(df: pd.DataFrame, column: str, n: int) -> pd.DataFrame:
+    """`n` rows spread over the model get a new value in one mapped column."""
+    df = df.copy()
+    idx = df.index[:: max(1, len(df) // n)][:n]
+    if df[column].dtype == bool:
+        df.loc[idx, column] = ~df.loc[idx, column]
+    else:
+        df.loc[idx, column] = df.loc[idx, column] + 1.0
+    return df
 
 
-def engine_run(sandbox, spec, warehouse, resource) -> dict:
-    sandbox.control.calls.clear()
-    sandbox.control.calls_by_api.clear()
+# --------------------------------------------------------------------------- call counting
+
+def call_routes(sandbox: Sandbox, api: str) -> Counter:
+    return Counter(sandbox.calls(api)["routes"])
+
+
+def is_write(route: str) -> bool:
+    method, _, path = route.partition(" ")
+    return (method in ("POST", "PATCH", "PUT", "DELETE")
+            and not any(word in path.lower() for word in ("oauth2", "/search", "/query")))
+
+
+@dataclasses.dataclass
+class Run:
+    destination: str
+    label: str
+    scenario: str
+    planned: int
+    sent: int
+    engine_calls: int
+    engine_writes: int
+    sandbox_calls: int
+    sandbox_writes: int
+    routes: dict
+    batches: dict
+    wall_s: float
+    latency_ms: float
+
+    @property
+    def floor_s(self) -> float:
+        return self.sandbox_calls * self.latency_ms / 1000
+
+
+def engine_run(sandbox, spec, warehouse, resource, label: str, scenario: str, latency_ms: float,
+               run_no: int) -> Run:
+    before = call_routes(sandbox, spec.destination)
     t0 = time.perf_counter()
-    out = run_sync(spec, warehouse, lambda: connect(spec, resource), table=spec.table, run_id=f"bench-{spec.name}")
+    out = run_sync(spec, warehouse, lambda: connect(spec, resource), table=spec.table,
+                   run_id=f"bench-{spec.name}-{run_no}")
     wall = time.perf_counter() - t0
-    assert out.succeeded == out.planned, f"{spec.name}: {out.failed} records failed: {out.failed_sample}"
-    return {"records": out.succeeded, "calls": sandbox.calls(spec.destination)["total"],
-            "write_calls": write_calls(sandbox, spec.destination), "wall_s": wall, "batches": out.batches}
+    routes = call_routes(sandbox, spec.destination) - before
+    if out.succeeded != out.planned or out.outcome != "completed":
+        raise SystemExit(f"{label}, {scenario}: outcome {out.outcome}, {out.failed} of {out.planned} records "
+                         f"failed: {out.failed_sample} {out.message}")
+    return Run(destination=spec.destination, label=label, scenario=scenario, planned=out.planned, sent=out.sent,
+               engine_calls=out.api_calls, engine_writes=out.write_calls,
+               sandbox_calls=sum(routes.values()), sandbox_writes=sum(n for r, n in routes.items() if is_write(r)),
+               routes=dict(routes), batches=dict(out.batches), wall_s=wall, latency_ms=latency_ms)
 
+
+def three_runs(sandbox, spec, warehouse, resource, label, model: pd.DataFrame, columns, change_column,
+               changed: int, latency_ms: float) -> tuple[list[Run], pd.DataFrame]:
+    """First sync, then `changed` rows changed, then nothing changed; returns the model as left."""
+    runs = []
+    expected = (len(model), changed, 0)
+    for i, scenario in enumerate(SCENARIOS):
+        if i == 1:
+            model = change_rows(model, change_column, changed)
+            warehouse.write(spec.table, model, columns, replace_all=True)
+        print(f"running {label}: {scenario} ...", file=sys.stderr, flush=True)
+        run = engine_run(sandbox, spec, warehouse, resource, label, scenario, latency_ms, i + 1)
+        if run.planned != expected[i]:
+            print(f"  warning: {run.planned} records planned, expected {expected[i]}", file=sys.stderr)
+        print(f"  {run.sent} sent, {run.sandbox_calls} calls, {run.wall_s:.1f} s; routes {run.routes}",
+              file=sys.stderr, flush=True)
+        runs.append(run)
+    return runs, model
+
+
+# --------------------------------------------------------------------------- naive sync
 
 def naive_salesforce(sandbox, resource, accounts: pd.DataFrame, spec) -> tuple[int, float]:
     sf = resource.client()
-    sandbox.control.calls.clear()
-    sandbox.control.calls_by_api.clear()
+    before = call_routes(sandbox, "salesforce")
     t0 = time.perf_counter()
     for row in accounts.to_dict("records"):
         fields = {m.field: (None if pd.isna(row[m.column]) else row[m.column]) for m in spec.fields}
         fields = {k: (v.item() if hasattr(v, "item") else v) for k, v in fields.items()}
         sf.Account.update(row["salesforce_account_id"], fields)
-    return sandbox.calls("salesforce")["total"], time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return sum((call_routes(sandbox, "salesforce") - before).values()), wall
 
 
 def naive_hubspot(sandbox, resource, companies: pd.DataFrame, spec) -> tuple[int, float]:
     client = resource.client()
-    sandbox.control.calls.clear()
-    sandbox.control.calls_by_api.clear()
+    before = call_routes(sandbox, "hubspot")
     t0 = time.perf_counter()
     for row in companies.to_dict("records"):
         props = {m.field: ("true" if row[m.column] is True else "false" if row[m.column] is False
                            else str(row[m.column])) for m in spec.fields}
         client.request("PATCH", f"/crm/v3/objects/companies/{row['product_account_id']}",
                        params={"idProperty": "product_account_id"}, json={"properties": props})
-    return sandbox.calls("hubspot")["total"], time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return sum((call_routes(sandbox, "hubspot") - before).values()), wall
+
+
+# --------------------------------------------------------------------------- set-up
+
+def sandbox_options(pairs: list[str]) -> dict:
+    """--sandbox-option name=value, only for options this checkout's Sandbox accepts."""
+    accepted = inspect.signature(Sandbox).parameters
+    options = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--sandbox-option {pair!r}: expected name=value")
+        if name not in accepted:
+            raise SystemExit(f"--sandbox-option {name}: this checkout's Sandbox does not take it; it takes "
+                             f"{[p for p in accepted if p not in ('self', 'data_dir')]}")
+        try:
+            options[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            options[name] = text
+    return options
+
+
+def checkout() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout
+        paths = [line[3:] for line in dirty.splitlines() if line.strip()]
+        if not paths:
+            return rev
+        return rev + " + uncommitted changes to " + (", ".join(paths) if len(paths) <= 3 else f"{len(paths)} files")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+
+
+def load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--naive-sample", type=int, default=1_000,
-                        help="records the one-call-per-record sync is timed on (0 = all rows)")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="injected on every call, every API")
+    parser.add_argument("--changed", type=int, default=None, help="rows changed for the second run (rows / 100)")
+    parser.add_argument("--collections", action="store_true",
+                        help="also run the Account sync forced onto sObject Collections")
+    parser.add_argument("--naive-sample", type=int, default=0,
+                        help="records the one-call-per-record sync is timed on, scaled to --rows (0 = skip)")
+    parser.add_argument("--sandbox-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Sandbox constructor option (refused if this checkout's Sandbox lacks it)")
     args = parser.parse_args(argv)
-    rows, sample = args.rows, (args.naive_sample or args.rows)
+    rows, latency = args.rows, args.latency_ms
+    changed = args.changed if args.changed is not None else max(1, rows // 100)
+    options = {"seed": 1, **sandbox_options(args.sandbox_option)}
+
+    code = f"{ROOT} at {checkout()}"
+    print(f"cs_platform from {Path(cs_platform.__file__).parent}; checkout {code}", file=sys.stderr)
+    load_start = load()
 
     shipped = {s.name: s for s in load_syncs(manifest=None)}
     sf_bulk = dataclasses.replace(shipped["account_health"], table=ACCOUNTS)
@@ -135,8 +277,10 @@ def main(argv=None) -> int:
         options={**sf_bulk.options, "bulk_threshold": rows + 1})  # the same sync, forced onto Collections
     hubspot = dataclasses.replace(shipped["company_lifecycle"], table=COMPANIES)
 
-    results = []
-    with tempfile.TemporaryDirectory() as tmp, Sandbox(None, seed=1) as sandbox:
+    runs: list[Run] = []
+    naive = {}
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(None, **options) as sandbox:
         env = sandbox.env()
         sf_res = SalesforceResource(login_url=env["SALESFORCE_LOGIN_URL"], client_id=env["SALESFORCE_CLIENT_ID"],
                                     client_secret=env["SALESFORCE_CLIENT_SECRET"],
@@ -147,34 +291,59 @@ def main(argv=None) -> int:
         accounts, companies = models(sf_ids, rows)
         warehouse.write(ACCOUNTS, accounts, ACCOUNT_COLUMNS, replace_all=True)
         warehouse.write(COMPANIES, companies, COMPANY_COLUMNS, replace_all=True)
-        sandbox.add_fault(latency_ms=args.latency_ms)  # every call, every API
+        sandbox.add_fault(latency_ms=latency)  # every call, every API
 
-        for label, spec, resource, batch in (
-                ("Salesforce Account, Bulk API 2.0", sf_bulk, sf_res, 10_000),
-                ("Salesforce Account, sObject Collections", sf_collections, sf_res, 200),
-                ("HubSpot companies, batch update", hubspot, hs_res, 100)):
-            print(f"running {label} ...", file=sys.stderr, flush=True)
-            r = engine_run(sandbox, spec, warehouse, resource)
-            results.append((label, r, batch))
+        r, accounts = three_runs(sandbox, sf_bulk, warehouse, sf_res, "Salesforce Account (Bulk API 2.0)",
+                                 accounts, ACCOUNT_COLUMNS, "usage_health_score", changed, latency)
+        runs += r
+        if args.collections:
+            r, accounts = three_runs(sandbox, sf_collections, warehouse, sf_res,
+                                     "Salesforce Account (forced onto sObject Collections)",
+                                     accounts, ACCOUNT_COLUMNS, "usage_health_score", changed, latency)
+            runs += r
+        r, companies = three_runs(sandbox, hubspot, warehouse, hs_res, "HubSpot companies (batch update)",
+                                  companies, COMPANY_COLUMNS, "is_setup_incomplete", changed, latency)
+        runs += r
 
-        print(f"running naive syncs on {sample} records ...", file=sys.stderr, flush=True)
-        sf_calls, sf_wall = naive_salesforce(sandbox, sf_res, accounts.head(sample), sf_bulk)
-        hs_calls, hs_wall = naive_hubspot(sandbox, hs_res, companies.head(sample), hubspot)
-    scale = rows / sample
-    naive = {"salesforce": (round(sf_calls * scale), sf_wall * scale),
-             "hubspot": (round(hs_calls * scale), hs_wall * scale)}
+        if args.naive_sample:
+            sample = min(args.naive_sample, rows)
+            print(f"running naive syncs on {sample} records ...", file=sys.stderr, flush=True)
+            naive["salesforce"] = naive_salesforce(sandbox, sf_res, accounts.head(sample), sf_bulk)
+            naive["hubspot"] = naive_hubspot(sandbox, hs_res, companies.head(sample), hubspot)
+    total_s = time.perf_counter() - t_all
 
-    print(f"\nReverse ETL, {rows:,} changed accounts, {args.latency_ms:g} ms injected latency per call"
-          + (f" (naive timed on {sample:,} records, scaled x{scale:g})" if scale != 1 else ""))
-    header = ("| sync | API calls (writes) | batches, minimum = ceil(rows/batch) | wall s | naive calls | naive wall s "
-              "| calls ratio | wall ratio |")
-    print(header)
-    print("|---|---|---|---|---|---|---|---|")
-    for label, r, batch in results:
-        dest = "salesforce" if label.startswith("Salesforce") else "hubspot"
-        n_calls, n_wall = naive[dest]
-        print(f"| {label} | {r['calls']} ({r['write_calls']}) | {math.ceil(rows / batch)} | {r['wall_s']:.1f} "
-              f"| {n_calls:,} | {n_wall:.0f} | {n_calls / r['calls']:.0f}x | {n_wall / r['wall_s']:.0f}x |")
+    print(f"\nReverse ETL, {rows:,} rows, {changed:,} changed for the second run, {latency:g} ms injected "
+          f"latency per call; code {checkout()}; load average {load_start} at start, {load()} at end; "
+          f"{total_s:.0f} s in all")
+    print("\n| destination | scenario | rows sent | engine calls (writes) | sandbox calls (writes) | batches "
+          "| floor s | wall s | wall - floor s | goal |")
+    print("|---|---|---:|---:|---:|---|---:|---:|---:|---|")
+    for run in runs:
+        goal = "-"
+        if run.scenario == SCENARIOS[0] and run.destination == "hubspot":
+            limit = 2 * run.floor_s + 2
+            goal = f"<= 2 x floor + 2 s = {limit:.1f}: {'met' if run.wall_s <= limit else 'not met'}"
+        elif run.scenario == SCENARIOS[0] and run.destination == "salesforce":
+            limit = run.floor_s + 2
+            goal = f"<= floor + 2 s = {limit:.1f}: {'met' if run.wall_s <= limit else 'not met'}"
+        batches = ", ".join(f"{api} {n}" for api, n in sorted(run.batches.items())) or "-"
+        print(f"| {run.label} | {run.scenario} | {run.sent:,} | {run.engine_calls} ({run.engine_writes}) "
+              f"| {run.sandbox_calls} ({run.sandbox_writes}) | {batches} | {run.floor_s:.2f} | {run.wall_s:.2f} "
+              f"| {run.wall_s - run.floor_s:+.2f} | {goal} |")
+
+    if naive:
+        scale = rows / sample
+        print(f"\nNaive sync, one call per record, timed on {sample:,} records"
+              + (f", scaled x{scale:g} to {rows:,}" if scale != 1 else "") + ", against the first sync:")
+        print("\n| destination | naive calls | naive wall s | engine first-sync calls | calls ratio | wall ratio |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for run in runs:
+            if run.scenario != SCENARIOS[0] or run.destination not in naive:
+                continue
+            n_calls, n_wall = naive[run.destination]
+            n_calls, n_wall = round(n_calls * scale), n_wall * scale
+            print(f"| {run.label} | {n_calls:,} | {n_wall:.0f} | {run.sandbox_calls} "
+                  f"| {n_calls / max(run.sandbox_calls, 1):.0f}x | {n_wall / run.wall_s:.0f}x |")
     return 0
 
 

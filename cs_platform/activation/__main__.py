@@ -2,6 +2,12 @@
 
     python -m cs_platform.activation list
     python -m cs_platform.activation run account_health [--dry-run] [--override-guards] [--syncs FILE]
+    python -m cs_platform.activation setup [SYNC ...] [--syncs FILE] [--check] [--create-hubspot-properties]
+
+`setup` prints the CRM fields / properties each sync needs (types from the model's
+table in the warehouse); `--check` connects to each destination and prints every
+problem with its fix (exit code 1 when there is one); `--create-hubspot-properties`
+creates the missing HubSpot properties (`cs_platform.activation.preflight`).
 
 `run` materializes the sync's asset through Dagster (the same code path as the UI,
 the sensor and the schedule), with the environment's resources
@@ -31,9 +37,24 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--syncs", default=str(SYNCS_YAML), help="the syncs YAML (default: the shipped one)")
     run.add_argument("--dry-run", action="store_true")
     run.add_argument("--override-guards", action="store_true")
+    setup = sub.add_parser("setup", help="the CRM setup the syncs need; --check compares it with the CRM")
+    setup.add_argument("names", nargs="*", metavar="SYNC", help="syncs to show (default: all)")
+    setup.add_argument("--syncs", default=str(SYNCS_YAML), help="the syncs YAML (default: the shipped one)")
+    setup.add_argument("--check", action="store_true",
+                       help="connect to each destination and report what does not fit (exit 1 when anything)")
+    setup.add_argument("--create-hubspot-properties", action="store_true",
+                       help="create the HubSpot properties the syncs need and the portal lacks")
     args = parser.parse_args(argv)
 
     specs = {s.name: s for s in load_syncs(args.syncs)}
+    if args.command == "setup":
+        from cs_platform.activation.preflight import setup_command
+
+        unknown = [n for n in args.names if n not in specs]
+        if unknown:
+            parser.error(f"no sync named {', '.join(map(repr, unknown))}; declared: {', '.join(specs)}")
+        return setup_command([specs[n] for n in args.names] or list(specs.values()), settings.resources_for(),
+                             check_crm=args.check, create_properties=args.create_hubspot_properties)
     if args.command == "list":
         for spec in specs.values():
             print(f"{'/'.join(spec.asset_key.path)}  <- {spec.model}  ({spec.destination} {spec.object}, {spec.mode})")

@@ -12,6 +12,16 @@ The asset itself checks again before sending: a manual or scheduled run of a syn
 whose model's latest blocking check failed refuses, so a bad model never reaches
 the CRM whatever started the run. The schedule is the fallback (and retries failed
 records on days the model does not change).
+
+Checks on each sync asset, evaluated by the sync itself:
+- `crm_schema` (blocking): the preflight of the mapping against the CRM's own
+  schema (Salesforce describe, HubSpot properties), before the run's first write
+  and on every dry run; a failure sends nothing and names the field and the fix.
+- `unique_keys` (blocking): no key is shared by several model rows; else nothing
+  is sent and the keys are named.
+- `record_failures`: the share of sent records the CRM refused: WARN above
+  `record_failures.warn_share`, ERROR (and a failed run, whose alert names the
+  first records and the CRM's reasons) above `error_share`; dead letters listed.
 """
 
 
@@ -25,11 +35,14 @@ from cs_platform import settings
 from cs_platform.activation.destinations import connect
 from cs_platform.activation.engine import SyncAborted, SyncFailed, SyncOutcome, run_sync
 from cs_platform.activation.spec import SyncSpec, resolve_table
+from cs_platform.activation.state import SyncLease, SyncStore
 
 GROUP = "activation"
 DRY_RUN_JOB = "activation_dry_run"
 SYNC_JOB = "activation_syncs"
 AUTOMATION_SENSOR = "activation_automation_sensor"
+CRM_SCHEMA_CHECK, UNIQUE_KEYS_CHECK, RECORD_FAILURES_CHECK = "crm_schema", "unique_keys", "record_failures"
+FINISHED_RUN_STATUSES = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 class SyncRunConfig(dg.Config):
@@ -98,6 +111,11 @@ def outcome_metadata(out: SyncOutcome, table: str) -> dict:
         "invalid": out.invalid,
         "deferred": out.deferred,
         "reconciled_after_crash": out.reconciled,
+        "adopted_existing": out.adopted,
+        "never_synced": out.never_synced,
+        "dead_letter": out.dead_letter,
+        "split_calls": out.split_calls,
+        "failure_share": dg.MetadataValue.float(round(out.failure_share, 4)),
         "api_calls": out.api_calls,
         "api_write_calls": out.write_calls,
         "batches": dg.MetadataValue.json(out.batches or {}),
@@ -117,7 +135,64 @@ def outcome_metadata(out: SyncOutcome, table: str) -> dict:
         md["failed_sample"] = dg.MetadataValue.json(out.failed_sample)
     if out.invalid_sample:
         md["invalid_sample"] = dg.MetadataValue.json(out.invalid_sample)
+    if out.dead_letter_sample:
+        md["dead_letter_sample"] = dg.MetadataValue.json(out.dead_letter_sample)
+    if out.duplicate_keys:
+        md["duplicate_keys"] = dg.MetadataValue.json(out.duplicate_keys[:100])
+    if out.preflight:
+        md["preflight_problems"] = dg.MetadataValue.json(out.preflight)
     return md
+
+
+def check_specs(spec: SyncSpec) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(CRM_SCHEMA_CHECK, asset=spec.asset_key, blocking=True,
+                          description=f"The mapping fits {spec.destination} {spec.object}'s own schema: every "
+                                      f"field exists and is writable, types fit, the key is an External ID / "
+                                      f"unique property. Checked before each run's first write and on dry runs."),
+        dg.AssetCheckSpec(UNIQUE_KEYS_CHECK, asset=spec.asset_key, blocking=True,
+                          description=f"No {spec.key_column} is shared by several rows of {spec.model}."),
+        dg.AssetCheckSpec(RECORD_FAILURES_CHECK, asset=spec.asset_key,
+                          description=f"Share of the records sent that {spec.destination} refused: warns above "
+                                      f"{spec.failure_warn_share:.0%}, fails above {spec.failure_error_share:.0%}."),
+    ]
+
+
+def check_results(spec: SyncSpec, out: SyncOutcome) -> list[dg.AssetCheckResult]:
+    results = []
+    if out.preflight is None:
+        results.append(dg.AssetCheckResult(
+            check_name=CRM_SCHEMA_CHECK, passed=True,
+            metadata={"evaluated": "no: nothing to send this run (checked before a run's first write)"}))
+    else:
+        results.append(dg.AssetCheckResult(
+            check_name=CRM_SCHEMA_CHECK, passed=not out.preflight, severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(out.preflight)[:2000] or None,
+            metadata={"problems": dg.MetadataValue.json(out.preflight), "evaluated": "yes"}))
+    results.append(dg.AssetCheckResult(
+        check_name=UNIQUE_KEYS_CHECK, passed=not out.duplicate_keys, severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"{len(out.duplicate_keys)} duplicate key(s): {', '.join(out.duplicate_keys[:10])}"
+                     if out.duplicate_keys else None),
+        metadata={"duplicate_keys": dg.MetadataValue.json(out.duplicate_keys[:100])}))
+    if not out.preflight and not out.duplicate_keys:
+        share = out.failure_share
+        error = share > spec.failure_error_share
+        results.append(dg.AssetCheckResult(
+            check_name=RECORD_FAILURES_CHECK, passed=share <= spec.failure_warn_share,
+            severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+            description=failures_text(out) if out.failed else None,
+            metadata={"sent": out.sent, "failed": out.failed, "failure_share": dg.MetadataValue.float(round(share, 4)),
+                      "dead_letter": out.dead_letter,
+                      "failed_sample": dg.MetadataValue.json(out.failed_sample),
+                      "dead_letter_sample": dg.MetadataValue.json(out.dead_letter_sample)}))
+    return results
+
+
+def failures_text(out: SyncOutcome, limit: int = 5) -> str:
+    first = "; ".join(f"{f['key']}: {f['error_code']} {f['error_message']}"[:200] for f in out.failed_sample[:limit])
+    return (f"{out.failed} of {out.sent} records sent were refused ({out.failure_share:.0%}); first: {first}"
+            + (f". {out.dead_letter} record(s) are dead letters (refused repeatedly with the same payload; "
+               f"sent again once it changes)" if out.dead_letter else ""))
 
 
 def changes_markdown(sample: Sequence[dict]) -> str:
@@ -149,6 +224,7 @@ def build_sync_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         pool=settings.WAREHOUSE_POOL,
         automation_condition=sync_automation_condition() if spec.automation else None,
         required_resource_keys={"warehouse", spec.destination},
+        check_specs=check_specs(spec),
         output_required=False,  # a dry run records an observation, not a materialization
         metadata={
             "model": spec.model,
@@ -171,25 +247,40 @@ def build_sync_asset(spec: SyncSpec) -> dg.AssetsDefinition:
         warehouse = context.resources.warehouse
         table = _source_table(spec, warehouse)
         resource = getattr(context.resources, spec.destination)
+
+        def finished(run_id: str) -> bool:  # a lease holder whose Dagster run ended is gone
+            run = context.instance.get_run_by_id(run_id)
+            return run is not None and run.status in FINISHED_RUN_STATUSES
+
+        lease = None if config.dry_run else SyncLease(SyncStore(warehouse, spec.name), context.run.run_id,
+                                                      finished=finished)
         try:
             out = run_sync(spec, warehouse, lambda: connect(spec, resource), table=table,
                            run_id=context.run.run_id, dry_run=config.dry_run,
-                           override_guards=config.override_guards, log=context.log)
+                           override_guards=config.override_guards, log=context.log, lease=lease)
         except (SyncAborted, SyncFailed) as exc:
+            if exc.outcome.preflight or exc.outcome.duplicate_keys:
+                yield from check_results(spec, exc.outcome)[:2]
             raise dg.Failure(description=f"sync/{spec.destination}/{spec.name}: {exc}",
                              metadata=outcome_metadata(exc.outcome, table), allow_retries=False) from None
         metadata = outcome_metadata(out, table)
         if config.dry_run:
             context.log.info("dry run of sync '%s': %s planned (%s creates, %s updates), %s unchanged, %s invalid; "
-                             "guards: %s", spec.name, out.planned, out.planned_creates, out.planned_updates,
-                             out.unchanged, out.invalid, out.guard_decision)
+                             "guards: %s; preflight: %s", spec.name, out.planned, out.planned_creates,
+                             out.planned_updates, out.unchanged, out.invalid, out.guard_decision,
+                             "; ".join(out.preflight or []) or "passed")
             yield dg.AssetObservation(asset_key=spec.asset_key, metadata=metadata,
                                       description="Dry run: the plan; nothing was sent.")
+            yield from check_results(spec, out)
             return
         context.log.info("sync '%s': %s sent, %s succeeded (%s created, %s updated), %s failed, %s unchanged, "
-                         "%s invalid, %s API calls", spec.name, out.sent, out.succeeded, out.created, out.updated,
-                         out.failed, out.unchanged, out.invalid, out.api_calls)
-        yield dg.MaterializeResult(metadata=metadata)
+                         "%s invalid, %s dead letters, %s API calls", spec.name, out.sent, out.succeeded,
+                         out.created, out.updated, out.failed, out.unchanged, out.invalid, out.dead_letter,
+                         out.api_calls)
+        yield dg.MaterializeResult(metadata=metadata, check_results=check_results(spec, out))
+        if out.failure_share > spec.failure_error_share:
+            raise dg.Failure(description=f"sync/{spec.destination}/{spec.name}: {failures_text(out, 10)}",
+                             allow_retries=False)
 
     return _sync
 

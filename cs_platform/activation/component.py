@@ -69,6 +69,28 @@ class Guards(dg.Model):
         default=0.2, ge=0, le=1,
         description="Refuse when the model lost more than this share of its rows since the last sync "
                     "(an empty model must never blank the CRM).")
+    max_new_share: float = Field(
+        default=0.5, ge=0,
+        description="Refuse when the records never synced before outnumber this share of the model's rows "
+                    "at the last completed run (a key-format change would otherwise create every record "
+                    "again). Not applied until a first run has completed.")
+
+
+class RecordFailures(dg.Model):
+    """What per-record failures (the CRM refused a record, the rest went through) do."""
+
+    warn_share: float = Field(
+        default=0.0, ge=0, le=1,
+        description="The sync's `record_failures` check warns when more than this share of the records "
+                    "sent failed.")
+    error_share: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Above this share the check fails (severity ERROR), the run fails and the alert names "
+                    "the first failed records and the CRM's reasons.")
+    dead_letter_after: int = Field(
+        default=3, ge=1,
+        description="A record refused this many times in a row with the same payload is no longer sent "
+                    "(dead letter, shown in metadata) until its payload changes.")
 
 
 class SalesforceOptions(dg.Model):
@@ -80,8 +102,12 @@ class SalesforceOptions(dg.Model):
                                 description="This many records or more go through Bulk API 2.0.")
     bulk_job_size: int = Field(default=10000, ge=1,
                                description="Records per Bulk job (one state checkpoint per job).")
-    bulk_poll_seconds: float = Field(default=2.0, gt=0,
-                                     description="First wait, then polling interval, for a Bulk job.")
+    bulk_poll_seconds: float = Field(
+        default=0.2, gt=0,
+        description="First wait before polling a Bulk job; later polls double the wait up to 10 s.")
+    bulk_timeout_seconds: float = Field(
+        default=3600, gt=0,
+        description="Give up waiting for a Bulk job after this long (its records are checked on the next run).")
     max_api_usage_share: float = Field(
         default=0.8, gt=0, le=1,
         description="Stop cleanly before the org has used this share of its daily API requests.")
@@ -91,6 +117,15 @@ class HubSpotOptions(dg.Model):
     batch_size: int = Field(
         default=HubSpotDestination.max_batch_size, ge=1, le=HubSpotDestination.max_batch_size,
         description=f"Inputs per CRM v3 batch call (the API takes at most {HubSpotDestination.max_batch_size}).")
+    max_concurrent_requests: int = Field(default=4, ge=1, le=10,
+                                         description="Batch calls in flight at once.")
+    max_requests_per_10s: int = Field(
+        default=100, ge=1, le=190,
+        description="Calls per rolling 10 seconds this sync makes at most (HubSpot's burst limit is 100 "
+                    "or 190 per 10 s by tier; leave room for other integrations).")
+    max_api_usage_share: float = Field(
+        default=0.8, gt=0, le=1,
+        description="Stop cleanly before the portal has used this share of its daily API requests.")
 
 
 class Sync(dg.Model):
@@ -125,6 +160,12 @@ class Sync(dg.Model):
     schedule: str | None = Field(
         default=None, description="Cron fallback (also retries failed records when the model did not change).")
     guards: Guards = Field(default_factory=Guards)
+    record_failures: RecordFailures = Field(default_factory=RecordFailures)
+    checkpoint_records: int = Field(
+        default=1000, ge=1,
+        description="Records sent between two checkpoints of the sync state (at least one batch). A killed "
+                    "run leaves at most this many records in flight, which the next run checks in the CRM "
+                    "before sending them again.")
     salesforce: SalesforceOptions | None = Field(default=None, description="Salesforce options.")
     hubspot: HubSpotOptions | None = Field(default=None, description="HubSpot options.")
 
@@ -173,6 +214,11 @@ class Sync(dg.Model):
             schedule=self.schedule,
             max_change_share=self.guards.max_change_share,
             max_shrink_share=self.guards.max_shrink_share,
+            max_new_share=self.guards.max_new_share,
+            failure_warn_share=self.record_failures.warn_share,
+            failure_error_share=self.record_failures.error_share,
+            dead_letter_after=self.record_failures.dead_letter_after,
+            checkpoint_records=self.checkpoint_records,
             options=options.model_dump(),
         )
 

@@ -2,30 +2,51 @@
 
 One run of a sync:
 
-1. **Read** the model's rows (only the mapped columns) and the sync's state.
-2. **Reconcile** records left `in_flight` by a run that died between sending a
-   batch and recording its answer: the destination is asked (a read, not a write)
-   whether the intended values are already there; those are marked synced and
-   not sent again, so a crash never makes a record be written twice.
-3. **Plan**: each row is mapped to its destination payload, the body exactly as
+1. **Lease**: runs of one sync never overlap (`state.SyncLease`); a second run
+   waits for the first, then plans against what the first wrote.
+2. **Read** the model's rows (only the mapped columns) and the sync's state.
+3. **Reconcile** records left `in_flight` by a run that died between sending a
+   batch and recording its answer (or whose answer was lost): the destination is
+   asked (a read, not a write) whether the intended values are already there;
+   those are marked synced and not sent again, so a crash never makes a record be
+   written twice.
+4. **Plan**: each row is mapped to its destination payload, the body exactly as
    the destination will send it (`Destination.payload`: the record's identity
-   included), and that body is hashed (a stable hash of the canonical JSON). Rows
-   with a null or duplicate key, or without the destination record ID an update
-   needs, are *invalid* and never sent. A valid row is sent when its hash differs
-   from the last successfully synced one, or when its last attempt failed (failed
-   keys are retried on every run until they succeed, changed or not). Everything
+   included), and that body is hashed (a stable hash of the canonical JSON).
+   Empty and blank strings are nulls: one meaning on every path (Collections,
+   Bulk CSV, HubSpot), decided by the field's `nulls` (skip or clear). Keys are
+   compared as the destination stores them (`Destination.canonical_key`). Rows
+   with a null key, or without the destination record ID an update needs, are
+   *invalid* and never sent; a key shared by several rows refuses the whole run
+   (the model is wrong), naming the keys. A valid row is sent when its hash differs
+   from the last successfully synced one, or when its last attempt failed, unless
+   it failed `dead_letter_after` times in a row with this very payload (a *dead
+   letter*, shown in metadata, sent again once its payload changes). Everything
    else is *unchanged* and costs no API call.
-4. **Guards**: the run refuses, naming the counts, when the plan would change more
-   than `max_change_share` of the previously synced records, or when the model has
+5. **Created once means once in the CRM**: for create-only modes, records never
+   synced are first looked up in the CRM by key (a renamed sync or a lost state
+   table must not create them again); those found are adopted, not sent.
+6. **Guards**: the run refuses, naming the counts, when the plan would change more
+   than `max_change_share` of the previously synced records, when the records
+   never synced before outnumber `max_new_share` of the model rows at the last
+   completed run (not on a first sync), or when the model has
    shrunk by more than `max_shrink_share` since the last run. `override_guards`
    lets one run through.
-5. **Send** in the destination's batches. Before each batch its keys are recorded
-   as `in_flight`; as each batch returns, every record's outcome goes to the sync
-   log and the state (one transaction each), so a killed process loses at most the
-   answer of the batch in flight, which step 2 recovers.
+7. **Preflight**: before the first write (and on every dry run), the mapping is
+   checked against the destination's own schema (`preflight.py`); a problem sends
+   nothing and names the sync, the field and the fix.
+8. **Send** in the destination's batches, `checkpoint_records` at a time: before a
+   group of batches goes, its keys are recorded as `in_flight`; once it returns,
+   every record's outcome goes to the sync log and the state together with the next
+   group's intent (one transaction per table), so a killed process loses at most
+   one group's answers, which step 3 recovers. Batches of a group go concurrently
+   where the destination allows it (HubSpot). A call the API refuses for one of
+   its records (a 400 naming no record) is split to isolate that record; the rest
+   are sent. A whole call that fails after retries stops the run.
 
-A dry run stops after step 4 and returns the plan: counts and a sample of
-field-level before/after changes. It makes no API call and writes nothing.
+A dry run stops after step 7 and returns the plan: counts and a sample of
+field-level before/after changes. It writes nothing and makes only the
+preflight's schema reads.
 """
 
 from __future__ import annotations
@@ -34,6 +55,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -49,11 +71,21 @@ from cs_platform.activation.destinations.base import (
     RecordResult,
 )
 from cs_platform.activation.spec import SyncSpec
-from cs_platform.activation.state import FAILED, IN_FLIGHT, SYNCED, SyncStore, canonical_json, utcnow
+from cs_platform.activation.state import (
+    FAILED,
+    IN_FLIGHT,
+    SYNCED,
+    SyncLease,
+    SyncStore,
+    canonical_json,
+    utcnow,
+)
 from cs_platform.resources.warehouse import Warehouse, quote
 from cs_platform.values import is_missing
 
 SAMPLE_CHANGES = 5  # records shown with field-level before/after in metadata
+SAMPLE_FAILURES = 20  # failed / dead-letter records named in metadata and alerts
+SAMPLE_KEYS = 20  # duplicate keys named in the refusal
 
 
 class SyncAborted(RuntimeError):
@@ -88,6 +120,9 @@ class Plan:
     changed_previously_synced: int
     retrying: int
     state: dict[str, dict]
+    duplicate_keys: dict[str, int] = field(default_factory=dict)  # key -> rows sharing it
+    never_synced: int = 0  # planned records with no successful write yet
+    dead_letter: list[dict] = field(default_factory=list)  # not sent: failed repeatedly with this payload
 
     @property
     def creates(self) -> int:
@@ -119,6 +154,12 @@ class SyncOutcome:
     invalid: int = 0
     deferred: int = 0  # planned but not sent (API budget, or a failed call stopped the run)
     reconciled: int = 0
+    adopted: int = 0  # create-only records found already in the CRM: not created again
+    dead_letter: int = 0
+    never_synced: int = 0
+    duplicate_keys: list[str] = field(default_factory=list)
+    split_calls: int = 0  # calls made to isolate records a whole call was refused for
+    preflight: list[str] | None = None  # None = not run; [] = passed; else the problems
     api_calls: int = 0
     write_calls: int = 0
     api_usage: str | None = None
@@ -132,6 +173,11 @@ class SyncOutcome:
     failed_sample: list[dict] = field(default_factory=list)
     invalid_sample: list[dict] = field(default_factory=list)
     changes_sample: list[dict] = field(default_factory=list)
+    dead_letter_sample: list[dict] = field(default_factory=list)
+
+    @property
+    def failure_share(self) -> float:
+        return self.failed / self.sent if self.sent else 0.0
 
     def run_row(self, started_at: datetime) -> dict:
         return {
@@ -170,12 +216,15 @@ def normalize(value, as_date: bool = False):
         return ts.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    value = str(value)
+    # An empty or blank string is a null: Collections and HubSpot would clear the
+    # field while a Bulk CSV's empty cell leaves it unchanged, so it gets one meaning.
+    return value if value.strip() else None
 
 
 def key_text(value) -> str | None:
     value = normalize(value)
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -198,8 +247,10 @@ def _date_columns(df: pd.DataFrame) -> set[str]:
     return out
 
 
-def build_records(spec: SyncSpec, df: pd.DataFrame) -> tuple[dict[str, PlannedRecord], list[InvalidRow]]:
-    """Map model rows to payloads; split off the rows that must not be sent."""
+def build_records(spec: SyncSpec, df: pd.DataFrame
+                  ) -> tuple[dict[str, PlannedRecord], list[InvalidRow], dict[str, int]]:
+    """Map model rows to payloads; split off the rows that must not be sent, and
+    the keys several rows share."""
     date_cols = _date_columns(df)
     destination = destination_type(spec.destination)
     by_key: dict[str, PlannedRecord] = {}
@@ -210,6 +261,7 @@ def build_records(spec: SyncSpec, df: pd.DataFrame) -> tuple[dict[str, PlannedRe
         if key is None:
             invalid.append(InvalidRow(None, f"null key ({spec.key_column})"))
             continue
+        key = destination.canonical_key(spec, key)
         counts[key] = counts.get(key, 0) + 1
         record_id = None
         if spec.record_id_column:
@@ -217,7 +269,6 @@ def build_records(spec: SyncSpec, df: pd.DataFrame) -> tuple[dict[str, PlannedRe
             if record_id is None and spec.mode == "update":
                 invalid.append(InvalidRow(key, f"null {spec.record_id_column}: no {spec.destination} "
                                                f"record to update (mode update never creates)"))
-                counts[key] -= 1
                 continue
         fields: dict = {}
         for m in spec.fields:
@@ -229,18 +280,17 @@ def build_records(spec: SyncSpec, df: pd.DataFrame) -> tuple[dict[str, PlannedRe
         payload = destination.payload(spec, key, record_id, fields)
         by_key[key] = PlannedRecord(key=key, record_id=record_id, payload=payload,
                                     hash=payload_hash(record_id, payload), operation="")
-    for key, n in counts.items():
-        if n > 1:
-            by_key.pop(key, None)
-            invalid.extend(InvalidRow(key, f"duplicate key: {n} rows share {spec.key_column}={key}")
-                           for _ in range(n))
-    return by_key, invalid
+    duplicates = {key: n for key, n in counts.items() if n > 1}
+    for key in duplicates:
+        by_key.pop(key, None)
+    return by_key, invalid, duplicates
 
 
 def make_plan(spec: SyncSpec, df: pd.DataFrame, state: dict[str, dict]) -> Plan:
-    records, invalid = build_records(spec, df)
+    records, invalid, duplicates = build_records(spec, df)
     to_send: list[PlannedRecord] = []
-    unchanged = retrying = changed_prev = 0
+    dead: list[dict] = []
+    unchanged = retrying = changed_prev = never = 0
     for key in sorted(records):
         rec = records[key]
         st = state.get(key)
@@ -257,14 +307,21 @@ def make_plan(spec: SyncSpec, df: pd.DataFrame, state: dict[str, dict]) -> Plan:
         if not owed:
             unchanged += 1
             continue
+        if (status == FAILED and st.get("attempt_hash") == rec.hash
+                and int(st.get("failures") or 0) >= spec.dead_letter_after):
+            dead.append({"key": key, "failures": int(st["failures"]), "error_code": st.get("error_code"),
+                         "error_message": (st.get("error_message") or "")[:300]})
+            continue
         rec.retry = status in (FAILED, IN_FLIGHT)
         retrying += rec.retry
+        never += not ever_synced
         rec.previous = st.get("synced_payload") if st else None
         to_send.append(rec)
     previously_synced = sum(1 for st in state.values() if st.get("synced_hash"))
     return Plan(source_rows=len(df), records=to_send, unchanged=unchanged, invalid=invalid,
                 previously_synced=previously_synced, changed_previously_synced=changed_prev,
-                retrying=retrying, state=state)
+                retrying=retrying, state=state, duplicate_keys=duplicates, never_synced=never,
+                dead_letter=dead)
 
 
 def change_sample(records: Sequence[PlannedRecord], limit: int = SAMPLE_CHANGES) -> list[dict]:
@@ -290,6 +347,12 @@ def evaluate_guards(spec: SyncSpec, plan: Plan, previous_rows: int | None) -> st
                 f"the plan would change {plan.changed_previously_synced} of {plan.previously_synced} "
                 f"previously synced records ({share:.0%}, above max_change_share {spec.max_change_share:.0%})")
     if previous_rows:
+        new_share = plan.never_synced / previous_rows
+        if new_share > spec.max_new_share:
+            reasons.append(
+                f"the plan would write {plan.never_synced} records never synced before, against "
+                f"{previous_rows} model rows at the last sync ({new_share:.0%}, above max_new_share "
+                f"{spec.max_new_share:.0%}; did the key format change?)")
         shrink = (previous_rows - plan.source_rows) / previous_rows
         if shrink > spec.max_shrink_share:
             reasons.append(
@@ -325,40 +388,55 @@ def run_sync(
     dry_run: bool = False,
     override_guards: bool = False,
     log: logging.Logger | None = None,
+    lease: SyncLease | None = None,
 ) -> SyncOutcome:
-    """Run one sync; returns what happened or raises SyncAborted / SyncFailed."""
+    """Run one sync; returns what happened or raises SyncAborted / SyncFailed.
+    `lease`: how runs of the sync exclude each other (default: a `SyncLease` with
+    its default timeouts; dry runs write nothing and take none)."""
     log = log or logging.getLogger("cs_platform.activation")
     started, t0 = utcnow(), time.monotonic()
     out = SyncOutcome(sync=spec.name, destination=spec.destination, run_id=run_id, dry_run=dry_run)
     store = SyncStore(warehouse, spec.name)
-    df = read_source(warehouse, table, spec)
-    state = store.load_state()
-
+    if not dry_run:
+        lease = lease or SyncLease(store, run_id)
+        lease.acquire()
+        if lease.waited_for:
+            log.info("sync '%s': waited for run %s of the same sync to finish", spec.name, lease.waited_for)
     destination: Destination | None = None
 
     def dest() -> Destination:  # connect (and log in) only when there is something to do
         nonlocal destination
         if destination is None:
             destination = destination_factory()
+            if lease is not None:
+                destination.heartbeat = lease.heartbeat
         return destination
 
     try:
+        df = read_source(warehouse, table, spec)
+        state = store.load_state()
         in_flight = [k for k, st in state.items() if st.get("status") == IN_FLIGHT]
         if in_flight and not dry_run:
             out.reconciled = _reconcile(spec, store, state, in_flight, dest(), run_id, log)
 
         plan = make_plan(spec, df, state)
-        out.source_rows = plan.source_rows
-        out.planned = len(plan.records)
-        out.planned_creates, out.planned_updates = plan.creates, plan.updates
-        out.retrying = plan.retrying
-        out.unchanged = plan.unchanged
-        out.invalid = len(plan.invalid)
-        out.previously_synced = plan.previously_synced
-        out.changed_previously_synced = plan.changed_previously_synced
-        out.changes_sample = change_sample(plan.records)
-        out.invalid_sample = [{"key": r.key, "reason": r.reason} for r in plan.invalid[:SAMPLE_CHANGES]]
+        _describe_plan(out, plan)
         out.previous_source_rows = store.last_source_rows()
+        if plan.duplicate_keys:
+            keys = sorted(plan.duplicate_keys)
+            out.duplicate_keys = keys
+            out.outcome = "aborted"
+            out.guard_decision = "aborted: duplicate keys"
+            out.message = (f"sync '{spec.name}' refused to send: {len(keys)} key(s) of {spec.key_column} are "
+                           f"shared by several model rows, so which row the CRM should hold is unknown: "
+                           + ", ".join(f"{k} ({plan.duplicate_keys[k]} rows)" for k in keys[:SAMPLE_KEYS])
+                           + (f" and {len(keys) - SAMPLE_KEYS} more" if len(keys) > SAMPLE_KEYS else "")
+                           + f". Nothing was sent. Fix model {spec.model!r} so that {spec.key_column} is unique.")
+            raise SyncAborted(out.message, out)
+
+        if not dry_run and spec.mode in ("create_once", "insert") and plan.never_synced:
+            out.adopted = _adopt_existing(spec, store, plan, dest(), run_id, log)
+            _describe_plan(out, plan)
 
         refusal = evaluate_guards(spec, plan, out.previous_source_rows)
         if refusal and override_guards:
@@ -369,16 +447,32 @@ def run_sync(
         else:
             out.guard_decision = "passed"
 
+        if plan.records or dry_run:
+            from cs_platform.activation.preflight import ERROR, preflight
+
+            problems = preflight(spec, dest(), warehouse.column_types(table))
+            out.preflight = [str(p) for p in problems if p.severity == ERROR]
+            for p in problems:
+                if p.severity != ERROR:
+                    log.warning("sync '%s' preflight: %s", spec.name, p)
+
         if dry_run:
             out.outcome = "dry_run"
-            out.message = ("dry run: nothing sent" + (f"; a real run would abort: {refusal}"
-                                                      if refusal and not override_guards else ""))
+            out.message = ("dry run: nothing sent"
+                           + (f"; a real run would abort: {refusal}" if refusal and not override_guards else "")
+                           + (f"; preflight failed: {' | '.join(out.preflight)}" if out.preflight else ""))
             return out
 
         if plan.invalid:
             store.write_log({"run_id": run_id, "record_key": r.key, "outcome": "invalid",
                              "error_code": "INVALID_ROW", "error_message": r.reason,
                              "logged_at": utcnow()} for r in plan.invalid)
+        if out.preflight:
+            out.outcome = "aborted"
+            out.deferred = out.planned
+            out.message = (f"sync '{spec.name}' does not fit {spec.destination} {spec.object}; nothing was "
+                           f"sent: " + " | ".join(out.preflight))
+            raise SyncAborted(out.message, out)
         if refusal and not override_guards:
             out.outcome = "aborted"
             out.deferred = out.planned
@@ -388,7 +482,7 @@ def run_sync(
             raise SyncAborted(out.message, out)
 
         if plan.records:
-            _send(spec, store, plan, dest(), out, run_id, log)
+            _send(spec, store, plan, dest(), out, run_id, log, lease)
         out.outcome = out.outcome if out.outcome != "running" else "completed"
         return out
     except (SyncAborted, SyncFailed):
@@ -409,6 +503,59 @@ def run_sync(
                 store.write_run(out.run_row(started))
             except Exception:  # never hide the run's own error behind a bookkeeping one
                 log.exception("sync '%s': could not record the run row", spec.name)
+            try:
+                lease.release()
+            except Exception:  # the lease expires on its own
+                log.exception("sync '%s': could not release the lease", spec.name)
+
+
+def _describe_plan(out: SyncOutcome, plan: Plan) -> None:
+    out.source_rows = plan.source_rows
+    out.planned = len(plan.records)
+    out.planned_creates, out.planned_updates = plan.creates, plan.updates
+    out.retrying = plan.retrying
+    out.unchanged = plan.unchanged
+    out.invalid = len(plan.invalid)
+    out.previously_synced = plan.previously_synced
+    out.changed_previously_synced = plan.changed_previously_synced
+    out.never_synced = plan.never_synced
+    out.dead_letter = len(plan.dead_letter)
+    out.dead_letter_sample = plan.dead_letter[:SAMPLE_FAILURES]
+    out.changes_sample = change_sample(plan.records)
+    out.invalid_sample = [{"key": r.key, "reason": r.reason} for r in plan.invalid[:SAMPLE_CHANGES]]
+
+
+def _adopt_existing(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination,
+                    run_id: str, log) -> int:
+    """Create-only records never synced that the CRM already holds (a renamed sync,
+    a lost state table, a run whose answer was lost): marked synced, not sent, so
+    a CSM's edits to them stay."""
+    candidates = [r for r in plan.records if not (plan.state.get(r.key) or {}).get("synced_hash")]
+    found = destination.reconcile(candidates)
+    if not found:
+        return 0
+    now = utcnow()
+    rows, logs = [], []
+    for rec in candidates:
+        if rec.key not in found:
+            continue
+        st = dict(plan.state.get(rec.key) or {"record_key": rec.key})
+        st.update(status=SYNCED, synced_hash=rec.hash, synced_payload=rec.payload, synced_at=now,
+                  destination_id=found[rec.key], error_code=None, error_message=None, failures=0,
+                  last_run_id=run_id, updated_at=now)
+        plan.state[rec.key] = st
+        rows.append(st)
+        logs.append({"run_id": run_id, "record_key": rec.key, "operation": rec.operation, "outcome": "adopted",
+                     "destination_id": found[rec.key], "payload_hash": rec.hash, "logged_at": now,
+                     "error_message": f"already in {spec.destination}: adopted, not created again"})
+    store.write_log(logs)
+    store.write_state(rows)
+    plan.records = [r for r in plan.records if r.key not in found]
+    plan.never_synced -= len(rows)
+    plan.retrying = sum(r.retry for r in plan.records)
+    log.info("sync '%s': %d record(s) to create already exist in %s (by %s); adopted, not sent",
+             spec.name, len(rows), spec.destination, spec.key_field)
+    return len(rows)
 
 
 def _reconcile(spec, store: SyncStore, state, keys: list[str], destination: Destination,
@@ -423,6 +570,8 @@ def _reconcile(spec, store: SyncStore, state, keys: list[str], destination: Dest
     try:
         found = destination.reconcile(records)
     except Exception as exc:  # noqa: BLE001 - a failed check only means "send again"
+        if not destination.idempotent:
+            raise  # a create sent again without knowing would duplicate it: stop instead
         log.warning("sync '%s': could not check %d interrupted records in %s (%s); they will be resent",
                     spec.name, len(records), spec.destination, exc)
         found = {}
@@ -453,10 +602,10 @@ def _reconcile(spec, store: SyncStore, state, keys: list[str], destination: Dest
     return len(found)
 
 
-def _intent_rows(batch: Batch, state, run_id: str) -> list[dict]:
+def _intent_rows(records: Sequence[PlannedRecord], state, run_id: str) -> list[dict]:
     now = utcnow()
     rows = []
-    for rec in batch.records:
+    for rec in records:
         st = dict(state.get(rec.key) or {"record_key": rec.key, "failures": 0})
         st.update(status=IN_FLIGHT, attempt_hash=rec.hash,
                   attempt_payload={"record_id": rec.record_id, "fields": rec.payload},
@@ -466,85 +615,176 @@ def _intent_rows(batch: Batch, state, run_id: str) -> list[dict]:
     return rows
 
 
-def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination, out: SyncOutcome,
-          run_id: str, log) -> None:
-    batches = destination.batches(plan.records)
-    state = plan.state
-    stop = destination.budget_stop(batches[0]) if batches else None
-    if stop is not None:
-        _stopped_for_budget(spec, out, stop, sum(len(b.records) for b in batches), log)
-        return
-    if batches:
-        store.write_state(_intent_rows(batches[0], state, run_id))  # later intents ride on the previous answers
-    for i, batch in enumerate(batches):
+def checkpoint_groups(batches: Sequence[Batch], records_per_group: int) -> list[list[Batch]]:
+    """Consecutive batches holding up to `records_per_group` records (at least one batch each)."""
+    groups: list[list[Batch]] = []
+    size = 0
+    for batch in batches:
+        if not groups or size + len(batch.records) > records_per_group:
+            groups.append([])
+            size = 0
+        groups[-1].append(batch)
+        size += len(batch.records)
+    return groups
+
+
+@dataclass
+class Delivery:
+    """What became of one batch: per-record results, or the whole call's error."""
+
+    batch: Batch
+    results: dict[str, RecordResult]
+    error: Exception | None = None  # a whole call failed (not for one of its records)
+    split_calls: int = 0
+
+
+def deliver(destination: Destination, batch: Batch) -> Delivery:
+    """Send one batch. When the API refuses the whole call because of something in
+    its records (`Destination.record_level`), split it in halves until the bad
+    records stand alone, send the rest, and mark the bad ones failed with the
+    API's error. At most ~4 log2(n) extra calls per batch (one bad record costs
+    2 log2(n)); past that, what is still refused is marked failed as a whole."""
+    budget = [4 * max(1, len(batch.records)).bit_length()]
+    out = Delivery(batch, {})
+
+    def send(records: list[PlannedRecord]) -> None:
         try:
-            results = destination.send(batch)
-            error = None
-        except ApiBudgetExhausted as exc:
-            results, error = None, exc
-        except Exception as exc:  # a whole call failed after retries
-            results, error = None, exc
-        out.batches[batch.api] = out.batches.get(batch.api, 0) + 1
-        if results is None:
-            code = getattr(error, "code", None) or type(error).__name__
-            results = {r.key: RecordResult(False, error_code=code, error_message=str(error)[:1000])
-                       for r in batch.records}
-        now = utcnow()
-        logs, rows = [], []
-        for rec in batch.records:
-            res = results.get(rec.key) or RecordResult(
-                False, error_code="NO_RESULT", error_message=f"{spec.destination} returned no result for this record")
-            st = state[rec.key]
-            if res.success:
-                created = res.created if res.created is not None else rec.operation == "create"
-                out.succeeded += 1
-                out.created += created
-                out.updated += not created
-                st.update(status=SYNCED, synced_hash=rec.hash, synced_payload=rec.payload, synced_at=now,
-                          destination_id=res.destination_id or st.get("destination_id"),
-                          error_code=None, error_message=None, failures=0)
-            else:
-                created = None
-                out.failed += 1
-                st.update(status=FAILED, error_code=res.error_code, error_message=res.error_message,
-                          failures=int(st.get("failures") or 0) + 1)
-                if len(out.failed_sample) < SAMPLE_CHANGES:
-                    out.failed_sample.append({"key": rec.key, "error_code": res.error_code,
-                                              "error_message": (res.error_message or "")[:300]})
-            st.update(updated_at=now, last_run_id=run_id)
-            logs.append({"run_id": run_id, "batch": i + 1, "api": batch.api, "record_key": rec.key,
-                         "operation": rec.operation, "outcome": "success" if res.success else "failed",
-                         "created": created, "destination_id": res.destination_id,
-                         "error_code": res.error_code, "error_message": res.error_message,
-                         "payload_hash": rec.hash, "logged_at": now})
-            rows.append(st)
-        out.sent += len(batch.records)
-
-        stop = None
-        if isinstance(error, ApiBudgetExhausted):
-            stop = error
-        elif error is None and i + 1 < len(batches):
-            stop = destination.budget_stop(batches[i + 1])
-        pending_intent = (_intent_rows(batches[i + 1], state, run_id)
-                          if error is None and stop is None and i + 1 < len(batches) else [])
-        store.write_log(logs)
-        store.write_state(rows + pending_intent)  # this batch's answers (+ the next one's intent), one transaction
-
-        if stop is not None:
-            deferred = sum(len(b.records) for b in batches[i + 1:])
-            if isinstance(error, ApiBudgetExhausted):  # the batch itself was refused: not sent
-                out.sent -= len(batch.records)
-                out.failed -= len(batch.records)
-                deferred += len(batch.records)
-            _stopped_for_budget(spec, out, stop, deferred, log)
+            out.results.update(destination.send(Batch(batch.api, records, batch.calls_estimate)))
             return
-        if error is not None:
-            out.deferred = sum(len(b.records) for b in batches[i + 1:])
-            out.outcome = "error"
-            out.message = (f"sync '{spec.name}': a {batch.api} call for {len(batch.records)} records failed: "
-                           f"{type(error).__name__}: {str(error)[:500]}. Those records are marked failed and "
-                           f"{out.deferred} were not sent; the next run retries them.")
-            raise SyncFailed(out.message, out)
+        except Exception as exc:  # noqa: BLE001 - the whole call failed (after the session's retries)
+            error = exc
+        if isinstance(error, ApiBudgetExhausted) or not destination.record_level(error):
+            out.results.update(getattr(error, "results", None) or {})  # what a failed job did process
+            out.error = out.error or error  # its records get the whole call's result (`_whole_call_result`)
+            return
+        if len(records) == 1 or budget[0] < 2:
+            out.results.update({r.key: RecordResult(False, error_code=_error_code(error),
+                                                    error_message=str(error)[:1000]) for r in records})
+            return
+        budget[0] -= 2
+        out.split_calls += 2
+        mid = len(records) // 2
+        send(records[:mid])
+        send(records[mid:])
+
+    send(batch.records)
+    return out
+
+
+def _error_code(error: Exception) -> str:
+    return getattr(error, "code", None) or type(error).__name__
+
+
+def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination, out: SyncOutcome,
+          run_id: str, log, lease: SyncLease | None) -> None:
+    state = plan.state
+    groups = checkpoint_groups(destination.batches(plan.records), spec.checkpoint_records)
+    answers: list[dict] = []  # state rows of the last group, written with the next group's intent
+    logs: list[dict] = []
+    pool = ThreadPoolExecutor(destination.concurrency) if destination.concurrency > 1 else None
+    try:
+        for g, group in enumerate(groups):
+            pending = sum(len(b.records) for grp in groups[g:] for b in grp)
+            stop = destination.budget_stop(sum(b.calls_estimate for b in group))
+            if stop is not None:
+                _checkpoint(store, logs, answers)
+                _stopped_for_budget(spec, out, stop, pending, log)
+                return
+            _checkpoint(store, logs, answers + _intent_rows([r for b in group for r in b.records], state, run_id))
+            if lease is not None:
+                lease.heartbeat()
+            if pool is not None:
+                deliveries = list(pool.map(lambda b: deliver(destination, b), group))
+            else:
+                deliveries = [deliver(destination, b) for b in group]
+            answers, logs = [], []
+            errors: list[tuple[Batch, Exception]] = []
+            first_batch = sum(len(grp) for grp in groups[:g]) + 1
+            for b_index, d in enumerate(deliveries, start=first_batch):
+                out.batches[d.batch.api] = out.batches.get(d.batch.api, 0) + 1
+                out.split_calls += d.split_calls
+                if d.error is not None:
+                    errors.append((d.batch, d.error))
+                refused = isinstance(d.error, ApiBudgetExhausted)
+                for rec in d.batch.records:
+                    res = d.results.get(rec.key) or _whole_call_result(spec, destination, d.error)
+                    row, entry = _record_outcome(spec, state[rec.key], rec, res, out, run_id, b_index,
+                                                 d.batch.api, refused)
+                    answers.append(row)
+                    logs.append(entry)
+                if not refused:
+                    out.sent += len(d.batch.records)
+            rest = sum(len(b.records) for grp in groups[g + 1:] for b in grp)
+            budget_error = next((e for _, e in errors if isinstance(e, ApiBudgetExhausted)), None)
+            if budget_error is not None:
+                _checkpoint(store, logs, answers)
+                refused_records = sum(len(b.records) for b, e in errors if isinstance(e, ApiBudgetExhausted))
+                _stopped_for_budget(spec, out, budget_error, rest + refused_records, log)
+                return
+            if errors:
+                _checkpoint(store, logs, answers)
+                batch, error = errors[0]
+                out.deferred = rest
+                out.outcome = "error"
+                out.message = (f"sync '{spec.name}': a {batch.api} call for {len(batch.records)} records failed: "
+                               f"{type(error).__name__}: {str(error)[:500]}. Those records are marked "
+                               + ("in flight (checked in the CRM before any resend)" if not destination.idempotent
+                                  else "failed")
+                               + f" and {rest} were not sent; the next run retries them.")
+                raise SyncFailed(out.message, out)
+        _checkpoint(store, logs, answers)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _whole_call_result(spec: SyncSpec, destination: Destination, error: Exception | None) -> RecordResult:
+    if error is None:
+        return RecordResult(False, error_code="NO_RESULT",
+                            error_message=f"{spec.destination} returned no result for this record")
+    if not destination.idempotent and not isinstance(error, ApiBudgetExhausted):
+        # A create whose answer never came may have been applied: ask before resending.
+        return RecordResult(False, unknown=True, error_code=_error_code(error), error_message=str(error)[:1000])
+    return RecordResult(False, transient=True, error_code=_error_code(error), error_message=str(error)[:1000])
+
+
+def _record_outcome(spec, st: dict, rec: PlannedRecord, res: RecordResult, out: SyncOutcome, run_id: str,
+                    batch_no: int, api: str, refused: bool) -> tuple[dict, dict]:
+    """Apply one record's result to its state row and the run's counts; the log entry."""
+    now = utcnow()
+    created = None
+    if res.success:
+        created = res.created if res.created is not None else rec.operation == "create"
+        out.succeeded += 1
+        out.created += created
+        out.updated += not created
+        st.update(status=SYNCED, synced_hash=rec.hash, synced_payload=rec.payload, synced_at=now,
+                  destination_id=res.destination_id or st.get("destination_id"),
+                  error_code=None, error_message=None, failures=0)
+        outcome = "success"
+    elif res.unknown:
+        st.update(status=IN_FLIGHT, error_code=res.error_code, error_message=res.error_message)
+        outcome = "unknown"
+    else:
+        failures = int(st.get("failures") or 0) + (0 if res.transient else 1)
+        st.update(status=FAILED, error_code=res.error_code, error_message=res.error_message, failures=failures)
+        outcome = "failed"
+        if not refused:
+            out.failed += 1
+            if len(out.failed_sample) < SAMPLE_FAILURES:
+                out.failed_sample.append({"key": rec.key, "error_code": res.error_code,
+                                          "error_message": (res.error_message or "")[:300]})
+    st.update(updated_at=now, last_run_id=run_id)
+    entry = {"run_id": run_id, "batch": batch_no, "api": api, "record_key": rec.key,
+             "operation": rec.operation, "outcome": "deferred" if refused else outcome, "created": created,
+             "destination_id": res.destination_id, "error_code": res.error_code,
+             "error_message": res.error_message, "payload_hash": rec.hash, "logged_at": now}
+    return st, entry
+
+
+def _checkpoint(store: SyncStore, logs: list[dict], rows: list[dict]) -> None:
+    store.write_log(logs)
+    store.write_state(rows)
 
 
 def _stopped_for_budget(spec: SyncSpec, out: SyncOutcome, reason, deferred: int, log) -> None:

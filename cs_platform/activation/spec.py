@@ -48,6 +48,11 @@ class SyncSpec:
     schedule: str | None = None
     max_change_share: float = 0.5
     max_shrink_share: float = 0.2
+    max_new_share: float = 0.5
+    failure_warn_share: float = 0.0
+    failure_error_share: float = 0.1
+    dead_letter_after: int = 3
+    checkpoint_records: int = 1000
     options: Mapping[str, Any] = field(default_factory=dict)  # the destination's block
 
     @property

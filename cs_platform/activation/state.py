@@ -9,6 +9,9 @@
   created or updated, destination ID, error code and message. Append-only.
 - `sync_runs`: one row per run: counts, API calls, guard decision, and the source's
   row count, which the shrink guard compares against.
+- `sync_leases`: at most one live row per sync: the run that holds it. Runs of one
+  sync are mutually exclusive (a sensor, a schedule and a manual launch can start
+  them together, and production runs several at once): see `SyncLease`.
 
 Everything goes through the `Warehouse` resource, so production keeps this in
 BigQuery; each write is one transaction and no connection is held between writes.
@@ -17,8 +20,11 @@ BigQuery; each write is one transaction and no connection is held between writes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
@@ -29,6 +35,7 @@ SCHEMA = "activation"
 STATE_TABLE = f"{SCHEMA}.sync_state"
 LOG_TABLE = f"{SCHEMA}.sync_log"
 RUNS_TABLE = f"{SCHEMA}.sync_runs"
+LEASE_TABLE = f"{SCHEMA}.sync_leases"
 
 STATE_COLUMNS = {
     "sync": "string", "record_key": "string", "status": "string",
@@ -51,6 +58,9 @@ RUN_COLUMNS = {
     "updated": "integer", "reconciled": "integer", "api_calls": "integer",
     "guard_decision": "string", "message": "string",
 }
+
+LEASE_COLUMNS = {"sync": "string", "run_id": "string", "holder": "string", "acquired_at": "timestamp",
+                 "heartbeat_at": "timestamp"}
 
 SYNCED, FAILED, IN_FLIGHT = "synced", "failed", "in_flight"
 # Run outcomes whose source row count is a baseline for the shrink guard.
@@ -127,6 +137,100 @@ class SyncStore:
         rec = {**{c: row.get(c) for c in RUN_COLUMNS}, "sync": self.sync}
         self.warehouse.write(RUNS_TABLE, pd.DataFrame.from_records([rec], columns=list(RUN_COLUMNS)),
                              RUN_COLUMNS, key_columns=("sync", "run_id"))
+
+
+class LeaseHeld(RuntimeError):
+    """Another run of the sync holds the lease and did not let go in time."""
+
+
+class SyncLease:
+    """Mutual exclusion between runs of one sync, kept in the warehouse next to the
+    state it protects, so it holds across processes, hosts and Dagster instances.
+
+    Acquire: drop the sync's expired rows, insert our row, wait `settle_seconds`
+    (so a competing insert that started at the same moment is visible), then read
+    the live rows: the earliest (acquired_at, run_id) holds the lease, the others
+    delete their row and wait. The holder heartbeats at every checkpoint; a row
+    whose heartbeat is older than `ttl_seconds` is expired. A holder known to be
+    dead (its process on this host is gone, or `finished(run_id)` says its Dagster
+    run ended) is taken over at once, so a killed run never blocks the next."""
+
+    def __init__(self, store: "SyncStore", run_id: str, *, ttl_seconds: float = 600.0,
+                 wait_seconds: float = 300.0, settle_seconds: float = 0.2,
+                 finished: Callable[[str], bool] | None = None):
+        self.store, self.run_id = store, run_id
+        self.ttl, self.wait, self.settle = ttl_seconds, wait_seconds, settle_seconds
+        self.finished = finished
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._beat = 0.0
+        self.waited_for: str | None = None  # the run this one waited for, if any
+
+    @property
+    def _table(self) -> str:
+        return self.store.warehouse.table_ref(LEASE_TABLE)
+
+    def _live(self) -> list[dict]:
+        df = self.store.warehouse.query(
+            f"select * from {self._table} where sync = ? order by acquired_at, run_id", [self.store.sync])
+        return [{k: _none(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+    def _delete(self, run_id: str) -> None:
+        self.store.warehouse.execute(f"delete from {self._table} where sync = ? and run_id = ?",
+                                     [self.store.sync, run_id])
+
+    def _dead(self, row: dict) -> bool:
+        host, _, pid = str(row.get("holder") or "").rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                pass
+        return bool(self.finished and row.get("run_id") and self.finished(row["run_id"]))
+
+    def acquire(self) -> None:
+        warehouse, sync = self.store.warehouse, self.store.sync
+        warehouse.write(LEASE_TABLE, pd.DataFrame(columns=list(LEASE_COLUMNS)), LEASE_COLUMNS)  # create if missing
+        deadline = time.monotonic() + self.wait
+        pause = 0.5
+        while True:
+            now = utcnow()
+            warehouse.execute(f"delete from {self._table} where sync = ? and heartbeat_at < ?",
+                              [sync, now - timedelta(seconds=self.ttl)])
+            warehouse.write(LEASE_TABLE, pd.DataFrame([{
+                "sync": sync, "run_id": self.run_id, "holder": self.holder, "acquired_at": now,
+                "heartbeat_at": now}]), LEASE_COLUMNS, key_columns=("sync", "run_id"))
+            time.sleep(self.settle)
+            live = self._live()
+            if live and live[0]["run_id"] == self.run_id:
+                self._beat = time.monotonic()
+                return
+            self._delete(self.run_id)
+            holder = next((r for r in live if r["run_id"] != self.run_id), None)
+            if holder is not None and self._dead(holder):
+                self._delete(holder["run_id"])
+                continue
+            if holder is not None:
+                self.waited_for = holder["run_id"]
+            if time.monotonic() > deadline:
+                raise LeaseHeld(
+                    f"sync '{sync}' is being run by run {holder and holder['run_id']} ({holder and holder['holder']}, "
+                    f"since {holder and holder['acquired_at']}); this run waited {self.wait:.0f} s and sent nothing. "
+                    f"Runs of one sync never overlap; if that run is dead, its lease expires "
+                    f"{self.ttl:.0f} s after its last heartbeat.")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 5.0)
+
+    def heartbeat(self) -> None:
+        if time.monotonic() - self._beat < min(30.0, self.ttl / 10):
+            return
+        self._beat = time.monotonic()
+        self.store.warehouse.execute(f"update {self._table} set heartbeat_at = ? where sync = ? and run_id = ?",
+                                     [utcnow(), self.store.sync, self.run_id])
+
+    def release(self) -> None:
+        self._delete(self.run_id)
 
 
 def canonical_json(value) -> str:

@@ -9,6 +9,7 @@ headers, because those can hold tokens.
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import urlsplit
 
 import requests
@@ -20,7 +21,13 @@ _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 class SourceError(RuntimeError):
-    """A call to a source or destination API failed; the message says which and why."""
+    """A call to a source or destination API failed; the message says which and why.
+    `status` is the HTTP status of the answer (None when there was none)."""
+
+    def __init__(self, message: str, status: int | None = None, body: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
 
 
 class SourceAuthError(SourceError):
@@ -31,7 +38,10 @@ class CallCounter:
     """A `requests` response hook counting the HTTP calls made through a session:
     `responses` (one per page read or write sent), `calls` (with the retries urllib3
     made, which count against the API's limits too), `write_calls`, and the org's
-    usage from Salesforce's `Sforce-Limit-Info: api-usage=USED/MAX` header."""
+    usage of the daily API budget: Salesforce's `Sforce-Limit-Info: api-usage=USED/MAX`
+    header, HubSpot's `X-HubSpot-RateLimit-Daily` / `-Daily-Remaining`
+    (https://developers.hubspot.com/docs/api/usage-details). Thread-safe: HubSpot
+    batches are sent concurrently through one session."""
 
     WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -41,18 +51,20 @@ class CallCounter:
         self.write_calls = 0
         self.api_used: int | None = None
         self.api_max: int | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, response: requests.Response, *args, **kwargs):
         retries = getattr(getattr(response.raw, "retries", None), "history", None) or ()
         n = 1 + len(retries)
-        self.responses += 1
-        self.calls += n
         method = (response.request.method or "").upper() if response.request is not None else ""
-        if method in self.WRITE_METHODS:
-            self.write_calls += n
-        info = response.headers.get("Sforce-Limit-Info")
-        if info and (m := _LIMIT_INFO.search(info)):
-            self.api_used, self.api_max = int(m.group(1)), int(m.group(2))
+        usage = _daily_usage(response.headers)
+        with self._lock:
+            self.responses += 1
+            self.calls += n
+            if method in self.WRITE_METHODS:
+                self.write_calls += n
+            if usage is not None:
+                self.api_used, self.api_max = usage
         return response
 
     def attach(self, session: requests.Session) -> CallCounter:
@@ -65,16 +77,43 @@ class CallCounter:
             hooks.remove(self)
 
 
+def _daily_usage(headers) -> tuple[int, int] | None:
+    """(used, max) of the daily API budget a response reports, or None."""
+    info = headers.get("Sforce-Limit-Info")
+    if info and (m := _LIMIT_INFO.search(info)):
+        return int(m.group(1)), int(m.group(2))
+    daily, remaining = headers.get("X-HubSpot-RateLimit-Daily"), headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+    if daily and remaining and daily.isdigit() and remaining.isdigit():
+        return int(daily) - int(remaining), int(daily)
+    return None
+
+
+class TimeoutHTTPAdapter(HTTPAdapter):
+    """An adapter that gives every call a timeout when its caller set none:
+    libraries (simple-salesforce's Collections, query and Bulk calls) pass
+    `timeout=None`, which waits on a held connection forever."""
+
+    def __init__(self, *args, timeout: float | None = None, **kwargs):
+        self.default_timeout = timeout
+        super().__init__(*args, **kwargs)
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=self.default_timeout if timeout is None else timeout, **kwargs)
+
+
 def retrying_session(
     *,
     total: int = 6,
     backoff_factor: float = 0.5,
     backoff_max: float = 60.0,
     ca_bundle: str | None = None,
+    timeout: float | None = None,
 ) -> requests.Session:
     """A `requests.Session` that retries 429 and 5xx with exponential backoff and
-    honours Retry-After. All methods are retried: the platform's writes are
-    upserts keyed by external IDs, so a repeat cannot create a record twice."""
+    honours Retry-After, and (with `timeout`) never waits on a call longer than
+    that. All methods are retried: the platform's writes are upserts keyed by
+    external IDs, so a repeat cannot create a record twice. The one kind of call
+    that is not idempotent (a plain create) goes through `single_attempt(session)`."""
     retry = Retry(
         total=total,
         connect=3,
@@ -88,7 +127,7 @@ def retrying_session(
         raise_on_status=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
+    adapter = TimeoutHTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8, timeout=timeout)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     if ca_bundle:
@@ -97,6 +136,22 @@ def retrying_session(
         session.trust_env = False
         session.verify = ca_bundle
     return session
+
+
+def single_attempt(session: requests.Session) -> requests.Session:
+    """A session like `session` (headers, CA trust, hooks, timeout) that never
+    retries: for calls that create records (sObject Collections POST, HubSpot
+    batch/create), where a retry after a lost answer would create them twice."""
+    plain = requests.Session()
+    plain.headers.update(session.headers)
+    plain.verify, plain.trust_env, plain.auth = session.verify, session.trust_env, session.auth
+    plain.hooks = {name: list(hooks) for name, hooks in session.hooks.items()}
+    timeout = getattr(session.get_adapter("https://"), "default_timeout", None)
+    adapter = TimeoutHTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, status=0, redirect=0,
+                                                   raise_on_status=False), timeout=timeout)
+    plain.mount("https://", adapter)
+    plain.mount("http://", adapter)
+    return plain
 
 
 def describe(response: requests.Response) -> str:
@@ -119,6 +174,6 @@ def check_response(response: requests.Response, *, source: str, credential_hint:
     if response.status_code in (401, 403):
         raise SourceAuthError(
             f"{source} rejected the credentials ({describe(response)}): check {credential_hint}. "
-            f"Response: {body}")
+            f"Response: {body}", response.status_code, body)
     retried = " after retries" if response.status_code in RETRY_STATUSES else ""
-    raise SourceError(f"{source} call failed{retried} ({describe(response)}): {body}")
+    raise SourceError(f"{source} call failed{retried} ({describe(response)}): {body}", response.status_code, body)

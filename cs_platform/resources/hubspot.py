@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import requests
 
-from cs_platform.resources.http import SourceError, check_response, retrying_session
+from cs_platform.resources.http import SourceError, check_response, retrying_session, single_attempt
 
 CREDENTIALS = "HUBSPOT_ACCESS_TOKEN"
 MODIFIED_PROPERTY = "hs_lastmodifieddate"
@@ -32,20 +32,29 @@ class HubSpotResource(dg.ConfigurableResource):
     search_result_cap: int = 10_000  # a search query answers at most this many results
 
     def client(self) -> HubSpotClient:
-        session = retrying_session(backoff_factor=self.retry_backoff_seconds)
+        session = retrying_session(backoff_factor=self.retry_backoff_seconds, timeout=self.timeout_seconds)
         session.headers["Authorization"] = f"Bearer {self.access_token}"
         return HubSpotClient(self, session)
 
 
 class HubSpotClient:
+    """CRM v3 calls through one retrying session (and, for creates, one that never retries)."""
+
     def __init__(self, config: HubSpotResource, session: requests.Session):
         self.config = config
         self.base_url = config.base_url.rstrip("/")
         self.session = session
+        self._single_attempt: requests.Session | None = None
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One call; the decoded JSON body, or a SourceError/SourceAuthError."""
-        response = self.session.request(method, self.base_url + path, timeout=self.config.timeout_seconds, **kwargs)
+    def request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
+        """One call; the decoded JSON body, or a SourceError/SourceAuthError.
+        `retry=False` for calls that are not idempotent (batch/create): sent once."""
+        session = self.session
+        if not retry:
+            if self._single_attempt is None:
+                self._single_attempt = single_attempt(self.session)
+            session = self._single_attempt
+        response = session.request(method, self.base_url + path, timeout=self.config.timeout_seconds, **kwargs)
         check_response(response, source="HubSpot", credential_hint=CREDENTIALS)
         return response.json() if response.content else None
 

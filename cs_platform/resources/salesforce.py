@@ -36,7 +36,10 @@ class SalesforceResource(dg.ConfigurableResource):
     timeout_seconds: float = 120.0  # per HTTP call; SOQL pages of 2,000 rows can be slow
 
     def session(self) -> requests.Session:
-        return retrying_session(backoff_factor=self.retry_backoff_seconds, ca_bundle=self.ca_bundle)
+        # The timeout applies to every call made through the session, including
+        # simple-salesforce's own (Collections, queries, Bulk), which pass none.
+        return retrying_session(backoff_factor=self.retry_backoff_seconds, ca_bundle=self.ca_bundle,
+                                timeout=self.timeout_seconds)
 
     def login(self, session: requests.Session) -> tuple[str, str]:
         """Client-credentials token request; returns (instance_url, access_token)."""

@@ -68,6 +68,12 @@ class Warehouse(dg.ConfigurableResource):
     def columns(self, table: str) -> list[str] | None:
         """Column names of `table`, or None when it does not exist."""
 
+    def column_types(self, table: str) -> dict[str, str] | None:
+        """Column name -> the engine's own type name (DuckDB `VARCHAR`, `DOUBLE`, ...;
+        BigQuery `STRING`, `FLOAT`, ...) of `table`, or None when it does not exist
+        (or this engine cannot tell)."""
+        return None
+
     def table_ref(self, table: str) -> str:
         """The table's name as SQL for this engine."""
         return table
@@ -159,6 +165,17 @@ class DuckDBWarehouse(Warehouse):
                 [schema, name]).fetchall()
         return [r[0] for r in rows] or None
 
+    def column_types(self, table):
+        schema, name = table.split(".")
+        if not Path(self.path).exists():
+            return None  # nothing written yet: no table
+        with self._connect(read_only=True) as con:
+            rows = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, name]).fetchall()
+        return {r[0]: r[1] for r in rows} or None
+
 
 class BigQueryWarehouse(Warehouse):
     """BigQuery through dagster-gcp's client. A write loads the frame into a
@@ -239,6 +256,17 @@ class BigQueryWarehouse(Warehouse):
         except NotFound:
             return None
         return [f.name for f in t.schema]
+
+    def column_types(self, table):
+        from google.api_core.exceptions import NotFound
+
+        schema, name = table.split(".")
+        try:
+            t = self._bq().get_table(f"{self.project}.{self.dataset_prefix}{schema}.{name}")
+        except NotFound:
+            return None
+        # SchemaField.field_type: STRING, FLOAT, INTEGER, BOOLEAN, DATE, TIMESTAMP, NUMERIC, RECORD, ...
+        return {f.name: (f"ARRAY<{f.field_type}>" if f.mode == "REPEATED" else f.field_type) for f in t.schema}
 
 
 def bigquery_table(table_id: str, columns: Mapping[str, str], replace_where: tuple[str, Sequence] | None):

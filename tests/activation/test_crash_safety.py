@@ -66,7 +66,8 @@ def _wait_for_writes(sandbox, object: str, n: int, timeout: float = 10) -> None:
 
 def test_killed_account_sync_rerun_updates_each_account_once(sandbox, crm, warehouse, tmp_path):
     syncs = tmp_path / "defs.yaml"
-    syncs.write_text(yaml.safe_dump(component_file(syncs_doc(account_health={"salesforce": {"batch_size": 50}}))))
+    doc = syncs_doc(account_health={"salesforce": {"batch_size": 50}, "checkpoint_records": 50})
+    syncs.write_text(yaml.safe_dump(component_file(doc)))
     write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm))  # 300 accounts: 6 batches of 50
     env = _env(sandbox, tmp_path, warehouse)
     route = "PATCH /composite/sobjects"
@@ -98,7 +99,8 @@ def test_killed_account_sync_rerun_updates_each_account_once(sandbox, crm, wareh
 
 def test_killed_task_sync_rerun_creates_no_duplicate_task(sandbox, crm, warehouse, tmp_path):
     syncs = tmp_path / "defs.yaml"
-    syncs.write_text(yaml.safe_dump(component_file(syncs_doc(renewal_risk_tasks={"salesforce": {"batch_size": 20}}))))
+    doc = syncs_doc(renewal_risk_tasks={"salesforce": {"batch_size": 20}, "checkpoint_records": 20})
+    syncs.write_text(yaml.safe_dump(component_file(doc)))
     write_model(warehouse, TASKS_TABLE, task_rows(crm, range(100)))  # 5 batches of 20
     env = _env(sandbox, tmp_path, warehouse)
     route = "PATCH /composite/sobjects/Task/CS_External_Id__c"

@@ -30,12 +30,12 @@ def _tasks(**changes) -> pd.DataFrame:
 
 def test_payload_hash_is_stable_and_skips_nulls():
     spec = spec_of("renewal_risk_tasks")
-    a, _ = build_records(spec, _tasks())
-    b, _ = build_records(spec, _tasks())
+    a, _, _ = build_records(spec, _tasks())
+    b, _, _ = build_records(spec, _tasks())
     assert a["t1"].hash == b["t1"].hash
     assert "OwnerId" not in a["t1"].payload  # nulls: skip
     assert a["t1"].payload["ActivityDate"] == "2026-06-15" and a["t1"].payload["Status"] == "Not Started"
-    c, _ = build_records(spec, _tasks(description="other"))
+    c, _, _ = build_records(spec, _tasks(description="other"))
     assert c["t1"].hash != a["t1"].hash
 
 
@@ -45,7 +45,7 @@ def test_plan_sends_changed_and_failed_and_counts_the_rest():
                         "usage_health_band": "x", "renewal_likelihood_score": 1.0, "renewal_likelihood_band": "y",
                         "usage_health_change_28d": 0.0, "top_dropping_component": None, "is_renewal_risk": False,
                         "has_upsell_signal": False, "report_url": "u"} for i in range(4)])
-    records, _ = build_records(spec, df)
+    records, _, _ = build_records(spec, df)
     state = {"A0": {"status": "synced", "synced_hash": records["A0"].hash},
              "A1": {"status": "synced", "synced_hash": "old"},
              "A2": {"status": "failed", "synced_hash": records["A2"].hash}}

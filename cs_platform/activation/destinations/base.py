@@ -1,9 +1,11 @@
 """What the engine needs from a destination: batches, a send that answers per
 record (matched by key), a check for records an interrupted run may have written,
+which whole-call refusals are caused by a record (so the engine can isolate it),
 and call counting (`CallCounter`, shared with the source loads) / API budget."""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,13 @@ class RecordResult:
     destination_id: str | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # The outcome is not known (a create whose answer was lost, a Bulk result file
+    # that could not be read): the record stays in flight and the next run asks
+    # the destination before sending it again.
+    unknown: bool = False
+    # The whole call failed (outage, budget), not the record: it does not count
+    # towards the record's dead-letter limit.
+    transient: bool = False
 
 
 @dataclass
@@ -50,6 +59,14 @@ class Destination(ABC):
     # The API's rules, known without a connection (SyncComponent validates declarations with them).
     max_batch_size: ClassVar[int]  # records per write call the API accepts
     record_id_field: ClassVar[str]  # the CRM's own record id field
+    concurrency: int = 1  # batches the engine may have in flight at once
+    max_usage_share: float = 1.0  # of the daily API budget this sync may use up to
+
+    @classmethod
+    def canonical_key(cls, spec, key: str) -> str:
+        """The key as the destination stores it (HubSpot lower-cases e-mails), so
+        results and reads match it."""
+        return key
 
     @classmethod
     def declaration_errors(cls, spec) -> list[tuple[str, str]]:
@@ -92,9 +109,28 @@ class Destination(ABC):
         """Of records an interrupted run sent, those the destination already holds
         as intended: key -> destination ID. Reads only."""
 
-    def budget_stop(self, next_batch: Batch) -> str | None:
-        """Why the next batch must not be sent (API budget), or None."""
+    def budget_stop(self, calls: int) -> str | None:
+        """Why the next `calls` calls must not be made (daily API budget), or None."""
+        if not self.counter.api_max:
+            return None
+        ceiling = math.floor(self.max_usage_share * self.counter.api_max)
+        if self.counter.api_used + calls > ceiling:
+            return (f"{self.name} daily API usage {self.counter.api_used}/{self.counter.api_max}; the next "
+                    f"batches need about {calls} call(s) and the sync may use the daily requests only up to "
+                    f"{self.max_usage_share:.0%} ({ceiling})")
         return None
+
+    def record_level(self, error: Exception) -> bool:
+        """Did the API refuse the whole call because of something in its records
+        (a 400 such as Salesforce's JSON_PARSER_ERROR for one bad value)? Then the
+        engine splits the batch to isolate the bad records and sends the rest."""
+        return False
+
+    @property
+    def idempotent(self) -> bool:
+        """Can a call be repeated without creating a second record? (Upserts and
+        updates can; plain creates cannot, and are sent without retries.)"""
+        return True
 
     def close(self) -> None:  # noqa: B027 (optional hook: most destinations hold nothing to close)
         """Release what the destination holds (HTTP sessions); nothing by default."""

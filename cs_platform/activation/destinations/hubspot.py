@@ -13,11 +13,23 @@ A 207 Multi-Status names its failed inputs in each error's `context.ids`; exactl
 those are marked failed, with the error's category and message, and the rest
 succeeded. An input neither answered nor named (should not happen) is marked
 failed too, so it is retried. 429 (`RATE_LIMITS`) and 5xx are retried by the
-client's session, honouring Retry-After.
+client's session, honouring Retry-After; a create is sent once, never retried (a
+retry after a lost answer would create the records twice).
+
+Batches go out `max_concurrent_requests` at a time, never more than
+`max_requests_per_10s` per rolling 10 seconds (HubSpot's burst limit is 100 or 190
+per 10 s by tier, https://developers.hubspot.com/docs/api/usage-details), and the
+run stops cleanly before the portal has used `max_api_usage_share` of its daily
+requests (`X-HubSpot-RateLimit-Daily` / `-Daily-Remaining`).
+
+Keys are compared as HubSpot stores them: contacts' `email` is lower-cased.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 
 from cs_platform.activation.destinations.base import (
@@ -28,7 +40,7 @@ from cs_platform.activation.destinations.base import (
     chunks,
 )
 from cs_platform.activation.spec import SyncSpec
-from cs_platform.resources.http import CallCounter
+from cs_platform.resources.http import CallCounter, SourceError
 from cs_platform.values import same_value
 
 
@@ -53,14 +65,33 @@ class HubSpotDestination(Destination):
         # The key property is always sent, so every result names its input.
         return {spec.key_field: key, **fields}
 
+    @classmethod
+    def canonical_key(cls, spec: SyncSpec, key: str) -> str:
+        # HubSpot stores e-mail addresses lower-cased (and matches them so):
+        # https://knowledge.hubspot.com/records/deduplication-of-records
+        return key.strip().lower() if spec.key_field == "email" else key
+
     def __init__(self, spec: SyncSpec, client):
         """`client`: a `HubSpotClient` (cs_platform.resources.hubspot): `.session`, `.request`."""
         super().__init__(CallCounter())
         self.spec = spec
         self.client = client
         self.counter.attach(client.session)
-        self.batch_size = int(spec.options["batch_size"])
+        opts = spec.options
+        self.batch_size = int(opts["batch_size"])
+        self.concurrency = int(opts.get("max_concurrent_requests") or 1)
+        self.max_usage_share = float(opts.get("max_api_usage_share") or 1.0)
+        self.limiter = RateLimiter(int(opts.get("max_requests_per_10s") or 100), 10.0)
         self.base = f"/crm/v3/objects/{spec.object}"
+
+    @property
+    def idempotent(self) -> bool:
+        return self.spec.mode != "insert"
+
+    def record_level(self, error: Exception) -> bool:
+        # A 400 VALIDATION_ERROR for the whole batch (an option a property does not
+        # have, a malformed number) is caused by some input's value.
+        return isinstance(error, SourceError) and error.status == 400 and "VALIDATION_ERROR" in (error.body or "")
 
     def close(self) -> None:
         self.counter.detach(self.client.session)
@@ -85,7 +116,9 @@ class HubSpotDestination(Destination):
         else:
             path = "batch/create"
             inputs = [{"objectWriteTraceId": r.key, "properties": self._properties(r)} for r in records]
-        body = self.client.request("POST", f"{self.base}/{path}", json={"inputs": inputs}) or {}
+        self.limiter.acquire()
+        body = self.client.request("POST", f"{self.base}/{path}", json={"inputs": inputs},
+                                   retry=self.idempotent) or {}
 
         by_id = {str(r.record_id): r.key for r in records if r.record_id}
         keys = {r.key for r in records}
@@ -115,6 +148,7 @@ class HubSpotDestination(Destination):
         if self.spec.mode in ("create_once", "insert"):
             fields = []
         for chunk in chunks(list(records), self.batch_size):
+            self.limiter.acquire()
             body = self.client.request("POST", f"{self.base}/batch/read", json={
                 "idProperty": key_field, "properties": [key_field, *fields],
                 "inputs": [{"id": r.key} for r in chunk]}) or {}
@@ -125,6 +159,27 @@ class HubSpotDestination(Destination):
                 if rec and all(same_value(props.get(f), _clearable(rec.payload.get(f))) for f in fields):
                     found[rec.key] = str(result.get("id"))
         return found
+
+
+class RateLimiter:
+    """At most `limit` calls per rolling `window` seconds, across threads."""
+
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window = limit, window
+        self.calls: deque[float] = deque()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                while self.calls and self.calls[0] <= now - self.window:
+                    self.calls.popleft()
+                if len(self.calls) < self.limit:
+                    self.calls.append(now)
+                    return
+                wait = self.calls[0] + self.window - now
+            time.sleep(max(wait, 0.01))
 
 
 def _clearable(value):
