@@ -319,7 +319,14 @@ def check(spec: SyncSpec, schema: Mapping[str, CrmField],
                            "hasUniqueValue)" if sent.is_key else ""))
         # Type fits
         kind = column_kind(types.get(sent.column.lower())) if sent.column else value_kind(sent.value)
-        if kind is not None and not _fits(kind, crm):
+        if kind == "string" and sent.column and crm.type in ("number", "boolean", "date", "datetime"):
+            # Text holding numbers or dates is common (seeds, CSV loads); the CRM refuses only the
+            # values that do not parse, and the engine isolates those records.
+            problem(crm.name,
+                    f"{sent.source} is text ({types.get(sent.column.lower())}) written into "
+                    f"{_where(spec, crm.name)} of type {crm.raw_type}: a value that does not parse is refused",
+                    f"cast the column in the dbt model {spec.model!r} so that bad values fail there", WARNING)
+        elif kind is not None and not _fits(kind, crm):
             column_type = types.get(sent.column.lower()) if sent.column else type(sent.value).__name__
             problem(crm.name,
                     f"{sent.source} is {_KIND_TEXT[kind]} ({column_type}), but "
@@ -340,7 +347,9 @@ def check(spec: SyncSpec, schema: Mapping[str, CrmField],
                     f"value, {spec.mode} answers 300 MULTIPLE_CHOICES for that key",
                     f"edit {obj}.{key.name} and tick 'Unique' (after removing duplicate values)", WARNING)
     elif key is not None and not sf and spec.mode == "insert" and not key.is_key:
-        problems.append(_not_a_key(spec, key, WARNING))
+        # An insert is sent once (never retried); when its answer is lost, the next run finds
+        # what it created by the key (batch/read), which only a unique property allows.
+        problems.append(_not_a_key(spec, key, ERROR))
     return problems
 
 

@@ -1,14 +1,16 @@
 """Salesforce emulator: OAuth client credentials, SOQL query/queryAll with paging,
-sObject rows, sObject Collections, Bulk API 2.0 ingest. Served over TLS, because
-simple-salesforce only builds https:// URLs.
+sObject rows, sObject Collections, Bulk API 2.0 ingest, sObject describe. Served
+over TLS, because simple-salesforce only builds https:// URLs.
 
-Objects and fields come from the source catalog. Writes are validated the way the
-org would (unknown field, read-only field, required field, bad reference, bad type),
-applied to the store (SystemModstamp bumped, Ids generated with the object's key
-prefix) and recorded. A field ending in `__c` that the catalog does not know is
-created on first write: that is how the platform's writeback fields
-(Health_Score__c, ...) come to exist here, standing in for the admin who creates
-them in the real org.
+The org's schema is declared, never grown by writes: each object has the source
+catalog's columns plus the custom fields an admin created in Setup, read from
+crm_setup.yaml (`salesforce: {sObject: {Field__c: {type, length, externalId,
+unique}}}`) or added at runtime with `add_field` (Sandbox.add_salesforce_field).
+Writes are validated the way the org would (unknown field, read-only field,
+required field, bad reference, bad type, upsert key that is not an External ID,
+duplicate value of a unique field), applied to the store (SystemModstamp bumped,
+Ids generated with the object's key prefix) and recorded. Bulk API 2.0 jobs run on
+the wall clock once closed, whether or not anyone polls.
 """
 
 from __future__ import annotations
@@ -16,20 +18,29 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import logging
+import math
 import random
 import re
 import secrets
+import threading
+import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import yaml
+
 from cs_platform.sources import catalog
 
 from . import soql
 from .base import Api, ApiError, BadRequest, FaultOutcome, Request, Response, route
 from .store import ResultCache, Table, parse_wire_timestamp, read_jsonl, salesforce_ts
+
+log = logging.getLogger("devkit.sandbox")
 
 # Object key prefixes: the first three characters of every Id of the object.
 KEY_PREFIXES = {"User": "005", "Account": "001", "Contact": "003", "Opportunity": "006",
@@ -42,6 +53,8 @@ INTEGRATION_USER_ID = "005SB0000000001AAA"  # the API user: default owner of cre
 _COMMON_FIELDS = {"Id": "id", "CreatedDate": "timestamp", "LastModifiedDate": "timestamp",
                   "SystemModstamp": "timestamp", "IsDeleted": "boolean"}
 _EXTRA_FIELDS = {"Task": {"WhoId": "string"}, "Event": {"WhoId": "string"}}
+# Long text areas among the catalog's string columns (describe type textarea, 32,000 characters).
+_TEXT_AREAS = {"Description"}
 # System and derived fields: writing them is an error, as in a real org.
 _READ_ONLY = {"Id", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted"}
 _READ_ONLY_BY_OBJECT = {
@@ -58,57 +71,166 @@ _DEFAULTS_ON_CREATE = {"Task": {"Status": "Not Started", "Priority": "Normal"},
 # Lookup fields and the objects they may point at (checked on write).
 _REFERENCES = {"AccountId": ("Account",), "OwnerId": ("User",),
                "WhatId": ("Account", "Opportunity", "Contract"), "WhoId": ("Contact",)}
+# Catalog logical type -> describe type (DescribeFieldResult.type).
 _SF_TYPES = {"id": "id", "string": "string", "integer": "int", "float": "double", "boolean": "boolean",
              "date": "date", "timestamp": "datetime", "json": "textarea", "any": "string"}
+# Describe type (as declared in crm_setup.yaml) -> the logical type values are checked against.
+_LOGICAL_TYPES = {"string": "string", "textarea": "string", "url": "string", "email": "string",
+                  "phone": "string", "picklist": "string", "reference": "string", "id": "id",
+                  "double": "float", "currency": "float", "percent": "float", "int": "integer",
+                  "boolean": "boolean", "date": "date", "datetime": "timestamp"}
+# DescribeFieldResult.length: the maximum size of a text field; 0 for other types.
+_DEFAULT_LENGTHS = {"string": 255, "url": 255, "email": 80, "phone": 40, "picklist": 255,
+                    "textarea": 32768, "id": 18, "reference": 18}
 COLLECTION_LIMIT = 200
 
 
 @dataclass
 class FieldDef:
     name: str
-    type: str  # catalog logical type, "id", or "any" for created __c fields
+    type: str  # logical type the values are checked against: a catalog type, "id", or "any"
     read_only: bool = False
+    sf_type: str = ""  # describe type: string, double, boolean, date, datetime, url, reference, id, ...
+    length: int | None = None
+    external_id: bool = False
+    unique: bool = False
+    custom: bool = False
+    served_only: bool = False  # a data-file column the org schema lacks: readable, never writable
+
+    @property
+    def label(self) -> str:
+        if self.name == "Id":
+            return "Record ID"
+        base = self.name[:-3] if self.name.endswith("__c") else self.name
+        return base.replace("_", " ")
+
+
+def _field_spec(sobject: str, name: str, spec: dict | None) -> dict:
+    """A custom field declaration (crm_setup.yaml / add_field), checked."""
+    spec = dict(spec or {})
+    unknown = set(spec) - {"type", "length", "externalId", "unique"}
+    if unknown:
+        raise ValueError(f"crm setup: {sobject}.{name}: unknown keys {sorted(unknown)}")
+    sf_type = str(spec.get("type") or "string")
+    if sf_type not in _LOGICAL_TYPES:
+        raise ValueError(f"crm setup: {sobject}.{name}: unknown type {sf_type!r}; known: {sorted(_LOGICAL_TYPES)}")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        raise ValueError(f"crm setup: {sobject}: invalid field name {name!r}")
+    external_id, unique = bool(spec.get("externalId")), bool(spec.get("unique"))
+    # Only text, number and email fields can be External IDs (Salesforce Help: "Custom Field Attributes").
+    if external_id and sf_type not in ("string", "email", "int", "double"):
+        raise ValueError(f"crm setup: {sobject}.{name}: a {sf_type} field cannot be an External ID")
+    length = spec.get("length")
+    return {"type": sf_type, "length": int(length) if length is not None else None,
+            "externalId": external_id, "unique": unique}
 
 
 class Schema:
-    def __init__(self, sobject: str, columns: dict[str, str]):
+    """The fields of one sObject: the catalog's columns, the standard fields every
+    object has, and the declared custom fields. Nothing is created on write."""
+
+    def __init__(self, sobject: str, columns: dict[str, str], custom: dict[str, dict] | None = None):
         self.sobject = sobject
         self.fields: dict[str, FieldDef] = {}  # lower-case name -> definition (SOQL is case-insensitive)
         read_only = _READ_ONLY | _READ_ONLY_BY_OBJECT.get(sobject, set())
         for name, kind in {**_COMMON_FIELDS, **columns, **_EXTRA_FIELDS.get(sobject, {})}.items():
             if name == "Id":
                 kind = "id"
-            self.fields[name.lower()] = FieldDef(name, kind, name in read_only)
+            sf_type = "reference" if name in _REFERENCES else _SF_TYPES[kind]
+            length = _DEFAULT_LENGTHS.get(sf_type)
+            if name in _TEXT_AREAS and kind == "string":
+                sf_type, length = "textarea", 32000
+            self.fields[name.lower()] = FieldDef(name, kind, name in read_only, sf_type=sf_type, length=length,
+                                                 custom=name.endswith("__c"))
+        for name, spec in (custom or {}).items():
+            self.declare(name, spec)
 
-    def get(self, name: str) -> FieldDef | None:
-        return self.fields.get(name.lower())
-
-    def get_or_create(self, name: str, sample: Any = None) -> FieldDef | None:
-        """Known field, or a new custom (__c) field; None for an unknown standard field."""
-        known = self.get(name)
-        if known or not name.lower().endswith("__c"):
-            return known
-        kind = "any"
-        if isinstance(sample, bool):
-            kind = "boolean"
-        elif isinstance(sample, (int, float)):
-            kind = "float"
-        definition = FieldDef(name, kind)
+    def declare(self, name: str, spec: dict) -> FieldDef:
+        """Add (or redefine) a custom field as an admin does in Setup."""
+        spec = _field_spec(self.sobject, name, spec)
+        existing = self.fields.get(name.lower())
+        if existing is not None and not existing.served_only:
+            name = existing.name  # a catalog column declared in crm setup: its flags and type apply
+        definition = FieldDef(name, _LOGICAL_TYPES[spec["type"]], sf_type=spec["type"],
+                              length=spec["length"] or _DEFAULT_LENGTHS.get(spec["type"]),
+                              external_id=spec["externalId"], unique=spec["unique"],
+                              custom=name.endswith("__c"))
         self.fields[name.lower()] = definition
         return definition
+
+    def get(self, name: str) -> FieldDef | None:
+        """Any field a query may read, including served-only data-file columns."""
+        return self.fields.get(name.lower())
+
+    def writable(self, name: str) -> FieldDef | None:
+        """A field of the org's schema (read-only ones included); None when the object has no such field."""
+        definition = self.fields.get(name.lower())
+        return None if definition is None or definition.served_only else definition
+
+    def serve(self, name: str) -> FieldDef:
+        """A data-file column: known to reads, unknown to writes."""
+        return self.fields.get(name.lower()) or self.fields.setdefault(
+            name.lower(), FieldDef(name, "any", sf_type="string", served_only=True))
+
+    def upsert_key(self, name: str) -> FieldDef | None:
+        """The field an upsert may match on: Id or an External ID field."""
+        definition = self.writable(name)
+        if definition is not None and (definition.name == "Id" or definition.external_id):
+            return definition
+        return None
 
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.fields.values()]
+
+    @property
+    def unique_fields(self) -> list[str]:
+        return [f.name for f in self.fields.values() if f.unique]
+
+
+def read_crm_setup(path: str | Path | None) -> dict[str, dict[str, dict]]:
+    """The `salesforce:` part of crm_setup.yaml: {sObject: {Field__c: {type, length, externalId, unique}}}."""
+    if path is None:
+        return {}
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    part = data.get("salesforce") or {}
+    if not isinstance(part, dict) or not all(isinstance(v, dict) for v in part.values()):
+        raise ValueError(f"{path}: salesforce: expected sObject -> field -> spec mappings")
+    return part
+
+
+def _not_an_external_id(field_name: str, sobject: str) -> str:
+    return f"Field name provided, {field_name} is not an External ID or indexed field for {sobject}"
+
+
+class _UnknownField(Exception):
+    """A field the sObject does not have. JSON writes fail the whole request with it
+    (Salesforce cannot deserialize the body into the sObject)."""
+
+    def __init__(self, sobject: str, field_name: str):
+        super().__init__(f"No such column '{field_name}' on sobject of type {sobject}")
+        self.field_name = field_name
 
 
 class _TypeError(Exception):
     """A value that does not fit its field. JSON writes fail the whole request with it
     (Salesforce cannot deserialize the body); CSV rows fail one by one."""
 
-    def __init__(self, field_name: str, value: Any, expected: str):
-        super().__init__(f"{field_name}: value not of required type: {value!r} (expected {expected})")
-        self.field_name = field_name
+    def __init__(self, definition: FieldDef, value: Any):
+        super().__init__(f"{definition.label}: value not of required type: {value}")
+        self.field_name = definition.name
+        self.sf_type = definition.sf_type or _SF_TYPES.get(definition.type, "string")
+        self.value = value
+
+    def json_message(self) -> str:
+        # The wording of the org's JSON deserializer (Jackson token names).
+        value = self.value
+        token = ("VALUE_STRING" if isinstance(value, str) else "VALUE_TRUE" if value is True
+                 else "VALUE_FALSE" if value is False else "START_OBJECT" if isinstance(value, dict)
+                 else "START_ARRAY" if isinstance(value, list) else "VALUE_NUMBER_INT" if isinstance(value, int)
+                 else "VALUE_NUMBER_FLOAT")
+        return (f"Cannot deserialize instance of {self.sf_type} from {token} value {value} or request may be "
+                "missing a required field")
 
 
 def _err(code: str, message: str, fields: list[str] | None = None) -> dict:
@@ -147,7 +269,8 @@ class _Job:
     created: str
     state: str = "Open"
     data: str | None = None
-    polls: int = 0
+    due: float | None = None  # time.monotonic() at which processing ends, once UploadComplete
+    close_request: Request | None = None  # the PATCH that closed the job: its write is recorded under it
     partial_failures: set[str] = field(default_factory=set)
     failure_code: str | None = None
     failure_message: str | None = None
@@ -198,13 +321,23 @@ class SalesforceApi(Api):
     prefix = re.compile(r"/services/data/v(?P<version>\d+\.\d+)")
 
     def __init__(self, control, clock, *, client_id: str, client_secret: str, page_size: int = 2000,
-                 api_limit: int = 100_000, bulk_polls_in_progress: int = 1):
+                 api_limit: int = 100_000, bulk_processing_seconds: float = 0.2,
+                 crm_setup: str | Path | None = None):
         super().__init__(control, clock)
         self.client_id = client_id
         self.client_secret = client_secret
         self.page_size = page_size
         self.api_limit = api_limit
-        self.bulk_polls_in_progress = bulk_polls_in_progress
+        # A closed Bulk job runs for bulk_processing_seconds plus a small per-record cost
+        # (1 + rows / 10,000 times it), on the wall clock: 0 completes it at once.
+        self.bulk_processing_seconds = float(bulk_processing_seconds)
+        custom_fields = read_crm_setup(crm_setup)
+        unknown = set(custom_fields) - {s.api_name for s in catalog.objects_of("salesforce")}
+        if unknown:
+            raise ValueError(f"crm setup declares fields on sObjects the sandbox does not serve: {sorted(unknown)}")
+        # The custom fields an admin created in Setup (crm_setup.yaml), checked now.
+        self.custom_fields = {sobject: {name: _field_spec(sobject, name, spec) for name, spec in (fields or {}).items()}
+                              for sobject, fields in (custom_fields or {}).items()}
         self.tokens: set[str] = set()
         self.api_used = 0
         self.schemas: dict[str, Schema] = {}
@@ -226,16 +359,14 @@ class SalesforceApi(Api):
         self._contract_number = 0
         for source in catalog.objects_of("salesforce"):
             sobject = source.api_name
-            schema = Schema(sobject, source.columns)
+            schema = Schema(sobject, source.columns, self.custom_fields.get(sobject))
             table = Table("Id")
             path = data_dir / "salesforce" / f"{sobject}.jsonl" if data_dir else None
             for record in read_jsonl(path) if path else ():
                 record.pop("attributes", None)
                 row = {name: None for name in schema.names}
                 for key, value in record.items():
-                    definition = schema.get_or_create(key, value) or schema.fields.setdefault(
-                        key.lower(), FieldDef(key, "any"))  # a file column the catalog lacks: serve it
-                    row[definition.name] = value
+                    row[schema.serve(key).name] = value  # a file column the schema lacks: served, not writable
                 row["IsDeleted"] = bool(row.get("IsDeleted"))
                 row["LastModifiedDate"] = row.get("LastModifiedDate") or row.get("SystemModstamp")
                 row["CreatedDate"] = row.get("CreatedDate") or row.get("SystemModstamp")
@@ -248,6 +379,20 @@ class SalesforceApi(Api):
 
     def objects(self) -> list[str]:
         return list(self.tables)
+
+    def add_field(self, sobject: str, name: str, type: str = "string", externalId: bool = False,  # noqa: A002
+                  unique: bool = False, length: int | None = None) -> dict:
+        """Declare a custom field at runtime, as an admin does in Setup (until the next
+        reset, which reloads the schema from the catalog and crm_setup.yaml)."""
+        sobject = self._sobject(sobject)
+        spec = {"type": type, "externalId": externalId, "unique": unique, "length": length}
+        with self.lock:
+            definition = self.schemas[sobject].declare(name, spec)
+            return self._describe_field(sobject, definition)
+
+    def handle(self, request: Request) -> Response:
+        self.run_due_jobs()  # Bulk jobs whose processing time is over complete before anything reads
+        return super().handle(request)
 
     def _sobject(self, name: str) -> str:
         for sobject in self.tables:
@@ -319,20 +464,36 @@ class SalesforceApi(Api):
         })
 
     # ------------------------------------------------------------------ metadata
+    def _describe_field(self, sobject: str, f: FieldDef) -> dict:
+        # DescribeFieldResult (SOAP API Developer Guide, "describeSObjects()" > "Field").
+        reference = _REFERENCES.get(f.name, ())
+        sf_type = f.sf_type or _SF_TYPES.get(f.type, "string")
+        return {
+            "name": f.name, "label": f.label, "type": sf_type,
+            "length": f.length if f.length is not None else _DEFAULT_LENGTHS.get(sf_type, 0),
+            "externalId": f.external_id, "idLookup": f.name == "Id" or f.external_id, "unique": f.unique,
+            "createable": not f.read_only, "updateable": not f.read_only,
+            "nillable": not (f.name == "Id" or sf_type == "boolean" or f.read_only and f.name in _COMMON_FIELDS
+                             or f.name in _REQUIRED_ON_CREATE.get(sobject, ())),
+            "custom": f.custom, "referenceTo": list(reference),
+            "relationshipName": f.name[:-2] if reference and f.name.endswith("Id") else None,
+            "soapType": {"id": "tns:ID", "reference": "tns:ID", "double": "xsd:double", "int": "xsd:int",
+                         "boolean": "xsd:boolean", "date": "xsd:date",
+                         "datetime": "xsd:dateTime"}.get(sf_type, "xsd:string"),
+            "filterable": True, "sortable": sf_type != "textarea",
+        }
+
     def _describe(self, sobject: str) -> Response:
         schema = self.schemas[sobject]
-        fields = []
-        for f in schema.fields.values():
-            reference = _REFERENCES.get(f.name, ())
-            fields.append({
-                "name": f.name, "label": f.name, "type": "reference" if reference else _SF_TYPES[f.type],
-                "referenceTo": list(reference), "custom": f.name.endswith("__c"),
-                "externalId": f.name.endswith("__c") and f.type in ("string", "any"),
-                "createable": not f.read_only, "updateable": not f.read_only,
-                "nillable": f.type != "boolean" and f.name not in _REQUIRED_ON_CREATE.get(sobject, ()),
-            })
+        # Served-only data-file columns are not part of the org's schema: describe leaves them out.
+        fields = [self._describe_field(sobject, f) for f in schema.fields.values() if not f.served_only]
         return Response.json({"name": sobject, "label": sobject, "keyPrefix": KEY_PREFIXES[sobject],
-                              "queryable": True, "fields": fields})
+                              "custom": False, "queryable": True, "createable": True, "updateable": True,
+                              "deletable": True, "fields": fields})
+
+    @route("GET", r"/sobjects/(?P<sobject>\w+)/describe/?", "GET /sobjects/{sobject}/describe")
+    def describe(self, request: Request) -> Response:
+        return self._describe(self._sobject(request.params["sobject"]))
 
     @route("GET", r"/limits/?", "GET /limits")
     def limits(self, request: Request) -> Response:
@@ -462,11 +623,9 @@ class SalesforceApi(Api):
         return predicate
 
     # ------------------------------------------------------------------ single records
-    @route("GET", r"/sobjects/(?P<sobject>\w+)/(?P<id>[^/]+)", "GET /sobjects/{sobject}/<id>")
+    @route("GET", r"/sobjects/(?P<sobject>\w+)/(?P<id>(?!describe/?\Z)[^/]+)", "GET /sobjects/{sobject}/<id>")
     def get_record(self, request: Request) -> Response:
         sobject = self._sobject(request.params["sobject"])
-        if request.params["id"] == "describe":
-            return self._describe(sobject)
         row = self.tables[sobject].get(request.params["id"])
         if row is None or row["IsDeleted"]:
             raise ApiError(404, "The requested resource does not exist", "NOT_FOUND")
@@ -489,9 +648,7 @@ class SalesforceApi(Api):
     @route("GET", r"/sobjects/(?P<sobject>\w+)/(?P<field>\w+)/(?P<value>.+)", "GET /sobjects/{sobject}/{field}/<value>")
     def get_by_external_id(self, request: Request) -> Response:
         sobject = self._sobject(request.params["sobject"])
-        definition = self.schemas[sobject].get(request.params["field"])
-        if definition is None:
-            raise ApiError(404, "The requested resource does not exist", "NOT_FOUND")
+        definition = self._upsert_key(sobject, request.params["field"])
         rows = self._live_matches(sobject, definition.name, request.params["value"])
         if not rows:
             raise ApiError(404, "The requested resource does not exist", "NOT_FOUND")
@@ -500,9 +657,36 @@ class SalesforceApi(Api):
         return Response.json(self._record(sobject, rows[0], self._fields_param(request, sobject),
                                           request.params["version"]))
 
+    def _upsert_key(self, sobject: str, field_name: str) -> FieldDef:
+        """The field of an sObject Rows by External ID call: it must exist (else 404) and be
+        an External ID or Id (else 400 INVALID_FIELD), as the REST API answers."""
+        schema = self.schemas[sobject]
+        if schema.writable(field_name) is None:
+            raise ApiError(404, f"Provided external ID field does not exist or is not accessible: {field_name}",
+                           "NOT_FOUND")
+        definition = schema.upsert_key(field_name)
+        if definition is None:
+            raise BadRequest(_not_an_external_id(field_name, sobject), "INVALID_FIELD")
+        return definition
+
     def _multiple_choices(self, request: Request, sobject: str, rows: list[dict]) -> Response:
         version = request.params["version"]
         return Response.json([f"/services/data/v{version}/sobjects/{sobject}/{r['Id']}" for r in rows], 300)
+
+    @route("POST", r"/sobjects/(?P<sobject>\w+)/?", "POST /sobjects/{sobject}")
+    def create_record(self, request: Request) -> Response:
+        sobject = self._sobject(request.params["sobject"])
+        body = request.json()
+        if not isinstance(body, dict):
+            raise BadRequest("Expected a JSON object for the record", "JSON_PARSER_ERROR")
+        plan = self._prepare_json(sobject, "insert", body, request)
+        if isinstance(plan, list):
+            return self._errors_response(plan)
+        record_id, _ = self._apply(plan, salesforce_ts(self.clock.tick()))
+        result = {"id": record_id, "success": True, "errors": []}
+        self.control.record_write(self.name, request, object=sobject, operation="insert", records=[body],
+                                  results=[result])
+        return Response.json(result, 201)
 
     @route("PATCH", r"/sobjects/(?P<sobject>\w+)/(?P<id>[^/]+)", "PATCH /sobjects/{sobject}/<id>")
     def update_record(self, request: Request) -> Response:
@@ -529,10 +713,7 @@ class SalesforceApi(Api):
             record = {**body, "Id": value}
             plan = self._prepare_json(sobject, "update", record, request)
         else:
-            definition = self.schemas[sobject].get_or_create(ext_field, value)
-            if definition is None:
-                raise ApiError(404, f"Provided external ID field does not exist or is not accessible: {ext_field}",
-                               "NOT_FOUND")
+            definition = self._upsert_key(sobject, ext_field)
             matches = self._live_matches(sobject, definition.name, value)
             if len(matches) > 1:
                 return self._multiple_choices(request, sobject, matches)
@@ -564,10 +745,10 @@ class SalesforceApi(Api):
         sobject = self._sobject(request.params["sobject"])
         body = request.json()
         records, all_or_none = self._collection_body(body)
-        definition = self.schemas[sobject].get_or_create(request.params["field"])
+        definition = self.schemas[sobject].upsert_key(request.params["field"])
         if definition is None:
-            raise BadRequest(f"Field name provided, {request.params['field']} is not an External ID or "
-                             f"indexed field for {sobject}", "INVALID_FIELD")
+            # The whole call is refused (REST API: "Upsert Records Using sObject Collections").
+            raise BadRequest(_not_an_external_id(request.params["field"], sobject), "INVALID_FIELD")
         ext = definition.name
         values = [_field_value(r, ext) for r in records]
         seen: dict[Any, int] = {}
@@ -575,14 +756,16 @@ class SalesforceApi(Api):
             if v not in (None, ""):
                 seen[v] = seen.get(v, 0) + 1
         outcomes: list[_Plan | list[dict]] = []
+        claimed: dict[tuple[str, Any], int] = {}
         for record, value in zip(records, values):
-            rtype = (record.get("attributes") or {}).get("type")
-            if rtype and rtype.lower() != sobject.lower():
+            rtype = self._record_type(record)
+            if rtype.lower() != sobject.lower():
                 outcomes.append([_err("INVALID_TYPE", f"Record type {rtype} does not match {sobject}")])
             elif value not in (None, "") and seen[value] > 1:
                 outcomes.append([_err("DUPLICATE_VALUE", f"Duplicate external id specified: {value}", [ext])])
             else:
-                outcomes.append(self._prepare_json(sobject, "upsert", record, request, ext_field=ext))
+                outcomes.append(self._claim(self._prepare_json(sobject, "upsert", record, request, ext_field=ext),
+                                            claimed))
         results = self._finish_collection(outcomes, all_or_none, with_created=True)
         self.control.record_write(self.name, request, object=sobject, operation="upsert", records=records,
                                   results=results, external_id_field=ext, all_or_none=all_or_none)
@@ -600,18 +783,48 @@ class SalesforceApi(Api):
         records, all_or_none = self._collection_body(request.json())
         outcomes: list[_Plan | list[dict]] = []
         types = []
+        claimed: dict[tuple[str, Any], int] = {}
         for record in records:
-            rtype = (record.get("attributes") or {}).get("type")
-            sobject = next((s for s in self.tables if rtype and s.lower() == rtype.lower()), None)
+            rtype = self._record_type(record)
+            sobject = next((s for s in self.tables if s.lower() == rtype.lower()), None)
             if sobject is None:
-                outcomes.append([_err("INVALID_TYPE", f"Must send a concrete entity type (got {rtype!r}).")])
+                outcomes.append([_err("INVALID_TYPE", f"sObject type '{rtype}' is not supported.")])
                 continue
             types.append(sobject)
-            outcomes.append(self._prepare_json(sobject, operation, record, request))
+            outcomes.append(self._claim(self._prepare_json(sobject, operation, record, request), claimed))
         results = self._finish_collection(outcomes, all_or_none, with_created=False)
         self.control.record_write(self.name, request, object=",".join(dict.fromkeys(types)) or None,
                                   operation=operation, records=records, results=results, all_or_none=all_or_none)
         return Response.json(results)
+
+    @staticmethod
+    def _record_type(record: dict) -> str:
+        # "Each object must contain an attributes map. The map must contain a value for type."
+        # (REST API: "Create Records Using sObject Collections"); without it the body cannot be
+        # deserialized into sObjects and the whole call fails with 400.
+        attributes = record.get("attributes")
+        rtype = attributes.get("type") if isinstance(attributes, dict) else None
+        if not isinstance(rtype, str) or not rtype:
+            raise BadRequest("Missing entity type information. sObject requires a separate 'type' field be sent.",
+                             "JSON_PARSER_ERROR")
+        return rtype
+
+    def _claim(self, outcome: "_Plan | list[dict]", claimed: dict[tuple[str, Any], int]) -> "_Plan | list[dict]":
+        """Unique field values inside one call: a second record taking a value an earlier
+        record of the same call takes fails with DUPLICATE_VALUE."""
+        if not isinstance(outcome, _Plan):
+            return outcome
+        schema = self.schemas[outcome.sobject]
+        for name in schema.unique_fields:
+            value = outcome.values.get(name)
+            if value in (None, ""):
+                continue
+            key = (f"{outcome.sobject}.{name}", value)
+            if key in claimed:
+                return [_err("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record "
+                                                f"with id: {outcome.id or ''}", [name])]
+            claimed[key] = 1
+        return outcome
 
     def _collection_body(self, body: Any) -> tuple[list[dict], bool]:
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
@@ -655,9 +868,12 @@ class SalesforceApi(Api):
             return self._prepare(sobject, operation, record, ext_field=ext_field, from_csv=False,
                                  partial=request.partial_failures, faults=request.faults)
         except _TypeError as exc:
-            # Salesforce fails the whole request when a JSON value cannot be deserialized.
-            raise BadRequest(f"Cannot deserialize instance of {exc}", "JSON_PARSER_ERROR",
-                             fields=[exc.field_name]) from None
+            # Salesforce fails the whole request when a JSON value cannot be deserialized
+            # into the field's type: 400 JSON_PARSER_ERROR, nothing written.
+            raise BadRequest(exc.json_message(), "JSON_PARSER_ERROR") from None
+        except _UnknownField as exc:
+            # A field the sObject lacks fails the JSON body as a whole: 400 INVALID_FIELD.
+            raise BadRequest(str(exc), "INVALID_FIELD") from None
 
     def _prepare(self, sobject: str, operation: str, record: dict, *, ext_field: str | None, from_csv: bool,
                  partial: set[str], faults=None) -> _Plan | list[dict]:
@@ -671,18 +887,21 @@ class SalesforceApi(Api):
                 continue
             if from_csv and raw == "":
                 continue  # an empty CSV cell leaves the field unchanged
-            value = None if from_csv and raw == "#N/A" else raw
-            definition = schema.get_or_create(key, None if from_csv else value)
+            value = None if from_csv and raw == "#N/A" else raw  # "#N/A" in a Bulk CSV sets null
+            definition = schema.writable(key)
             if definition is None:
-                errors.append(_err("INVALID_FIELD", f"No such column '{key}' on sobject of type {sobject}", [key]))
-                continue
+                raise _UnknownField(sobject, key)
             if definition.read_only:
                 errors.append(_err("INVALID_FIELD_FOR_INSERT_UPDATE",
                                    f"Unable to create/update fields: {definition.name}. Please check the security "
                                    "settings of this field and verify that it is read/write for your profile or "
                                    "permission set.", [definition.name]))
                 continue
-            values[definition.name] = _coerce(definition, value, from_csv)
+            values[definition.name] = coerced = _coerce(definition, value, from_csv)
+            if isinstance(coerced, str) and definition.length and len(coerced) > definition.length \
+                    and definition.type == "string":
+                errors.append(_err("STRING_TOO_LONG", f"{definition.label}: data value too large: {coerced} "
+                                                      f"(max length={definition.length})", [definition.name]))
         if errors:
             return errors
 
@@ -729,10 +948,19 @@ class SalesforceApi(Api):
 
         if operation == "delete":
             return _Plan(sobject, False, record_id, {"IsDeleted": True})
-        if create:
-            missing = [f for f in _REQUIRED_ON_CREATE.get(sobject, ()) if values.get(f) in (None, "")]
-            if missing:
-                return [_err("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)]
+        required = _REQUIRED_ON_CREATE.get(sobject, ())
+        missing = [f for f in required if (values.get(f) if create else values.get(f, "-")) in (None, "")]
+        if missing:  # on update: a required field set to null
+            return [_err("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)]
+        for name in schema.unique_fields:
+            # A Unique field refuses a second record with the same value, on insert and update.
+            value = values.get(name)
+            if value in (None, ""):
+                continue
+            other = next((r["Id"] for r in self._live_matches(sobject, name, value) if r["Id"] != record_id), None)
+            if other is not None:
+                return [_err("DUPLICATE_VALUE", f"duplicate value found: {name} duplicates value on record with "
+                                                f"id: {other}", [name])]
         for name, value in values.items():
             targets = _REFERENCES.get(name)
             if targets and value not in (None, "") and not any(value in self.tables[t] for t in targets):
@@ -820,10 +1048,12 @@ class SalesforceApi(Api):
         if operation == "upsert":
             if not ext:
                 raise BadRequest("InvalidJob : External ID was blank for upsert", "INVALIDJOB")
-            definition = self.schemas[sobject].get_or_create(ext)
+            definition = self.schemas[sobject].upsert_key(str(ext))
             if definition is None:
-                raise BadRequest(f"InvalidJob : Field name provided, {ext} is not an External ID or "
-                                 f"indexed field for {sobject}", "INVALIDJOB")
+                # Job creation is refused with 400 InvalidJob (Bulk API 2.0: the upsert field
+                # must be an External ID; this is the org's wording for any other field).
+                raise BadRequest(f"InvalidJob : Field name provided, {ext} does not match an External ID, "
+                                 f"Salesforce Id, or indexed field for {sobject}", "INVALIDJOB")
             ext = definition.name
         line_ending = body.get("lineEnding") or "LF"
         delimiter = body.get("columnDelimiter") or "COMMA"
@@ -878,6 +1108,11 @@ class SalesforceApi(Api):
                 raise ApiError(409, f"Job {job.id} is not Open (state {job.state})", "INVALIDJOBSTATE")
             self._collect_job_faults(job, request)
             job.state = "UploadComplete"  # nothing runs before this
+            # Processing takes time on the wall clock, whether or not the client polls.
+            rows = (job.data or "").count("\n")
+            job.due = time.monotonic() + self.bulk_processing_seconds * (1 + rows / 10_000)
+            job.close_request = request
+            self._schedule(job)
         elif state == "Aborted":
             if job.state in _TERMINAL:
                 raise ApiError(409, f"Job {job.id} is already {job.state}", "INVALIDJOBSTATE")
@@ -891,18 +1126,45 @@ class SalesforceApi(Api):
     @route("GET", r"/jobs/ingest/(?P<job>\w+)/?", "GET /jobs/ingest/<id>")
     def get_job(self, request: Request) -> Response:
         job = self._job(request)
-        if job.state in ("UploadComplete", "InProgress"):
-            # Processing is driven by polls: InProgress for the first N polls, then done.
-            job.polls += 1
-            if job.polls <= self.bulk_polls_in_progress:
-                job.state = "InProgress"
-            else:
-                self._process_job(job, request)
+        if job.state == "UploadComplete":
+            job.state = "InProgress"  # picked up; run_due_jobs completes it once its time is over
             job.modstamp = salesforce_ts(self.clock.now())
         return Response.json(job.info())
 
+    def _schedule(self, job: _Job) -> None:
+        """A timer completes the job at its due time even if no request comes."""
+
+        def fire() -> None:
+            self.run_due_jobs()
+            if job.state in ("UploadComplete", "InProgress") and self.jobs.get(job.id) is job:
+                self._schedule(job)  # woke a hair early: wait out the rest
+
+        timer = threading.Timer(max(0.0, (job.due or 0) - time.monotonic()) + 0.001, fire)
+        timer.daemon = True
+        timer.start()
+
+    def run_due_jobs(self) -> None:
+        """Complete the closed Bulk jobs whose processing time is over (called by each
+        job's timer and before every request, so reads never see a due job unapplied)."""
+        now = time.monotonic()
+        if not any(j.due is not None and j.due <= now and j.state in ("UploadComplete", "InProgress")
+                   for j in list(self.jobs.values())):
+            return
+        with self.lock:
+            for job in list(self.jobs.values()):
+                if job.due is not None and job.due <= now and job.state in ("UploadComplete", "InProgress"):
+                    try:
+                        self._process_job(job, job.close_request)
+                    except Exception:  # a sandbox bug: the job fails, the log says why
+                        log.error("salesforce bulk job %s failed:\n%s", job.id, traceback.format_exc())
+                        job.state, job.error_message = "Failed", "UNKNOWN_EXCEPTION : sandbox internal error"
+                    job.modstamp = salesforce_ts(self.clock.now())
+
+    # Only these three result resources exist (Bulk API 2.0: "Get Job Successful Record
+    # Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results",
+    # the last spelled .../unprocessedrecords); any other spelling is 404 NOT_FOUND.
     @route("GET", r"/jobs/ingest/(?P<job>\w+)/"
-                  r"(?P<kind>successfulResults|failedResults|unprocessedrecords|unprocessedRecords)/?",
+                  r"(?P<kind>successfulResults|failedResults|unprocessedrecords)/?",
            "GET /jobs/ingest/<id>/{kind}")
     def job_results(self, request: Request) -> Response:
         job = self._job(request)
@@ -947,7 +1209,7 @@ class SalesforceApi(Api):
         for column in header:
             if column.lower() == "id":
                 continue
-            if "." in column or schema.get_or_create(column) is None:
+            if "." in column or schema.writable(column) is None:
                 job.state = "Failed"
                 job.error_message = f"InvalidBatch : Field name not found : {column}"
                 job.unprocessed = rows
@@ -1024,9 +1286,7 @@ class SalesforceApi(Api):
                 row = {name: None for name in schema.names}
                 row.update(_DEFAULTS_ON_CREATE.get(sobject, {}))
                 for key, value in record.items():
-                    definition = schema.get_or_create(key, value) or schema.fields.setdefault(
-                        key.lower(), FieldDef(key, "any"))
-                    row[definition.name] = value
+                    row[schema.serve(key).name] = value  # a user edit: unknown columns are served, not declared
                 row.update(Id=record.get("Id") or self._new_id(sobject), IsDeleted=False, CreatedDate=stamp,
                            SystemModstamp=stamp, LastModifiedDate=stamp)
                 self._derive(sobject, row, row, create=True)
@@ -1044,9 +1304,7 @@ class SalesforceApi(Api):
                 for key, value in record.items():
                     if key == "Id":
                         continue
-                    definition = schema.get_or_create(key, value) or schema.fields.setdefault(
-                        key.lower(), FieldDef(key, "any"))
-                    changes[definition.name] = value
+                    changes[schema.serve(key).name] = value
 
                 def mutate(row, changes=changes):
                     row.update(changes)
@@ -1081,12 +1339,14 @@ _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
 def _coerce(definition: FieldDef, value: Any, from_csv: bool) -> Any:
-    """Loose type checks: what the org would accept, in the JSON type it returns."""
-    kind, name = definition.type, definition.name
+    """Type checks: what the org would accept, in the JSON type it returns. A JSON
+    boolean is true/false (or the strings "true"/"false"); a Bulk CSV cell may also be
+    1/0 or yes/no."""
+    kind = definition.type
     if value is None:
         return False if kind == "boolean" else None
     if isinstance(value, (dict, list)):
-        raise _TypeError(name, value, kind)
+        raise _TypeError(definition, value)
     if kind in ("string", "json", "id"):
         return value if isinstance(value, str) else ("true" if value is True else "false" if value is False
                                                      else str(value))
@@ -1095,19 +1355,22 @@ def _coerce(definition: FieldDef, value: Any, from_csv: bool) -> Any:
     if kind == "boolean":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        accepted = _TRUE | _FALSE if from_csv else {"true", "false"}
+        if isinstance(value, str) and value.strip().lower() in accepted:
             return value.strip().lower() in _TRUE
-        raise _TypeError(name, value, "boolean")
+        raise _TypeError(definition, value)
     if kind in ("integer", "float"):
         if isinstance(value, bool):
-            raise _TypeError(name, value, kind)
+            raise _TypeError(definition, value)
         try:
             number = float(value) if isinstance(value, str) else value
         except ValueError:
-            raise _TypeError(name, value, kind) from None
+            raise _TypeError(definition, value) from None
+        if not math.isfinite(number):  # "NaN", "Infinity": not numbers to the org
+            raise _TypeError(definition, value)
         if kind == "integer":
             if float(number) != int(number):
-                raise _TypeError(name, value, "integer")
+                raise _TypeError(definition, value)
             return int(number)
         return float(number)
     if kind == "date":
@@ -1117,11 +1380,11 @@ def _coerce(definition: FieldDef, value: Any, from_csv: bool) -> Any:
                 return date.fromisoformat(text[:10]).isoformat()
         except ValueError:
             pass
-        raise _TypeError(name, value, "date")
+        raise _TypeError(definition, value)
     if kind == "timestamp":
         parsed = parse_wire_timestamp(str(value))
         if parsed is None or not re.match(r"\d{4}-\d{2}-\d{2}", str(value)):
-            raise _TypeError(name, value, "dateTime")
+            raise _TypeError(definition, value)
         return salesforce_ts(parsed)
     return value
 

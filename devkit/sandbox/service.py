@@ -50,6 +50,8 @@ CREDENTIALS = {
     "GA4_ACCESS_TOKEN": "ya29.sandbox-ga4-access-token",
 }
 SLACK_WEBHOOK_PATH = "/services/T00SANDBOX/B00SANDBOX/sandboxWebhookSecret0001"
+# The CRM-side custom fields / properties an admin creates for the shipped syncs.
+DEFAULT_CRM_SETUP = Path(__file__).with_name("crm_setup.yaml")
 
 
 class Sandbox:
@@ -62,17 +64,25 @@ class Sandbox:
     seed: seeds fault error rates and the shuffling of unordered results.
     salesforce_page_size: SOQL page size (Salesforce: 2000; tests use small ones).
     salesforce_api_limit: the org's request limit in Sforce-Limit-Info (403 past it).
-    bulk_polls_in_progress: job-status polls answered InProgress before a Bulk job completes.
+    bulk_processing_seconds: how long a closed Bulk API 2.0 job runs, on the wall clock, before
+        it is JobComplete (or Failed) and its records applied, polled or not; a small
+        per-record cost is added (x(1 + rows/10,000)); 0 completes jobs at once.
     hubspot_rate_limit: calls per 10 s advertised in X-HubSpot-RateLimit-*; enforced with
         429 RATE_LIMITS only when enforce_hubspot_rate_limit is true.
+    hubspot_daily_limit: HubSpot calls per day (X-HubSpot-RateLimit-Daily); past it every
+        call is a 429 with policyName DAILY until reset().
+    crm_setup: the CRM setup YAML (custom Salesforce fields, custom HubSpot properties)
+        the emulators declare on top of the vendors' standard ones; default
+        devkit/sandbox/crm_setup.yaml; None declares no custom fields or properties.
     now: a clock for modification stamps (default: the wall clock).
     """
 
     def __init__(self, data_dir: str | Path | None = None, host: str = "127.0.0.1",
                  ports: dict[str, int] | None = None, state_dir: str | Path | None = None, *,
                  seed: int = 0, salesforce_page_size: int = 2000, salesforce_api_limit: int = 100_000,
-                 bulk_polls_in_progress: int = 1, hubspot_rate_limit: int = 190,
-                 enforce_hubspot_rate_limit: bool = False, now: Callable[[], datetime] | None = None):
+                 bulk_processing_seconds: float = 0.2, hubspot_rate_limit: int = 190,
+                 enforce_hubspot_rate_limit: bool = False, hubspot_daily_limit: int = 250_000,
+                 crm_setup: str | Path | None = DEFAULT_CRM_SETUP, now: Callable[[], datetime] | None = None):
         self.data_dir = Path(data_dir) if data_dir is not None else None
         if self.data_dir is not None and not self.data_dir.is_dir():
             raise FileNotFoundError(f"sandbox data directory {self.data_dir} does not exist; generate the sample "
@@ -81,6 +91,7 @@ class Sandbox:
         if unknown:
             raise ValueError(f"unknown APIs in ports: {sorted(unknown)}; known: {list(APIS)}")
         self.host = host
+        self.crm_setup = Path(crm_setup) if crm_setup is not None else None
         self.ports = {api: int((ports or {}).get(api, 0)) for api in APIS}
         self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir) if state_dir is not None else Path(tempfile.mkdtemp(prefix="cs-sandbox-"))
@@ -90,9 +101,11 @@ class Sandbox:
         self.apis: dict[str, Api] = {
             "salesforce": SalesforceApi(self.control, self.clock, client_id=c["SALESFORCE_CLIENT_ID"],
                                         client_secret=c["SALESFORCE_CLIENT_SECRET"], page_size=salesforce_page_size,
-                                        api_limit=salesforce_api_limit, bulk_polls_in_progress=bulk_polls_in_progress),
+                                        api_limit=salesforce_api_limit,
+                                        bulk_processing_seconds=bulk_processing_seconds, crm_setup=self.crm_setup),
             "hubspot": HubSpotApi(self.control, self.clock, access_token=c["HUBSPOT_ACCESS_TOKEN"],
-                                  rate_limit_max=hubspot_rate_limit, enforce_rate_limit=enforce_hubspot_rate_limit),
+                                  rate_limit_max=hubspot_rate_limit, enforce_rate_limit=enforce_hubspot_rate_limit,
+                                  daily_limit=hubspot_daily_limit, crm_setup=self.crm_setup),
             "freshdesk": FreshdeskApi(self.control, self.clock, api_key=c["FRESHDESK_API_KEY"]),
             "airtable": AirtableApi(self.control, self.clock, token=c["AIRTABLE_TOKEN"], base_id=c["AIRTABLE_BASE_ID"]),
             "google_analytics": GoogleAnalyticsApi(self.control, self.clock, property_id=c["GA4_PROPERTY_ID"],
@@ -227,6 +240,15 @@ class Sandbox:
     def clear_faults(self) -> None:
         self.control.clear_faults()
 
+    def add_salesforce_field(self, sobject: str, name: str, type: str = "string",  # noqa: A002
+                             externalId: bool = False, unique: bool = False,  # noqa: N803 - describe names
+                             length: int | None = None) -> dict:
+        """Declare a Salesforce custom field at runtime, standing in for an admin adding it
+        in Setup (type: a describe type: string, double, int, boolean, date, datetime, url,
+        textarea, ...). It lasts until reset(). Returns its describe entry."""
+        return self.apis["salesforce"].add_field(sobject, name, type=type, externalId=externalId, unique=unique,
+                                                 length=length)
+
     def mutate(self, object: str, op: str, records: list[dict]) -> list[dict]:
         """Change source data as a user would in the tool: op update | insert | delete.
         `object` is "<tool>/<name>" (salesforce/Account, hubspot/companies, ...) or a bare
@@ -290,6 +312,11 @@ class Sandbox:
                     specs = body.get("faults") if isinstance(body, dict) and "faults" in body else body
                     specs = specs if isinstance(specs, list) else [specs]
                     return Response.json({"faults": [self.add_fault(**spec) for spec in specs]})
+            if action == "salesforce/fields" and method == "POST":
+                body = request.json()
+                if not isinstance(body, dict) or not body.get("sobject") or not body.get("name"):
+                    raise BadRequest("expected {sobject, name, type, externalId, unique, length}")
+                return Response.json({"ok": True, "field": self.add_salesforce_field(**body)})
             if action == "records":
                 if method == "POST":
                     body = request.json()
@@ -310,4 +337,4 @@ class Sandbox:
             return Response.json({"error": str(exc)}, 400)
         return Response.json({"error": f"unknown admin call {method} {request.path}", "known": [
             "GET health", "GET endpoints", "GET calls", "GET writes", "POST reset", "GET/POST/DELETE faults",
-            "GET/POST records"]}, 404)
+            "GET/POST records", "POST salesforce/fields"]}, 404)

@@ -127,14 +127,20 @@ def test_upsert_keyed_on_a_field_that_is_not_an_external_id_fails(crm, resources
     assert "External ID" in problems[0].fix and "Unique" in problems[0].fix
 
 
-def test_text_column_into_a_number_field_fails(crm, resources, models):
+def test_a_type_that_cannot_fit_fails_and_text_into_a_number_field_warns(crm, resources, models):
     spec = spec_of("account_health", fields={"usage_health_score": "Usage_Health_Band__c",
-                                             "usage_health_band": "Usage_Health_Score__c"})
-    problems = errors(run_preflight(spec, resources, models))
-    # The number into a text field is fine; the text into the double field is not.
-    assert [(p.sync, p.field) for p in problems] == [("account_health", "Usage_Health_Score__c")]
-    assert "column usage_health_band is text (VARCHAR)" in problems[0].message
-    assert "double" in problems[0].message
+                                             "usage_health_band": "Usage_Health_Score__c",
+                                             "renewal_likelihood_score": "Upsell_Signal__c",
+                                             "has_upsell_signal": "Renewal_Likelihood_Score__c"})
+    problems = run_preflight(spec, resources, models)
+    # A number into a text field is fine; a number into a checkbox or a boolean into a double is not.
+    assert sorted(p.field for p in errors(problems)) == ["Renewal_Likelihood_Score__c", "Upsell_Signal__c"]
+    by_field = {p.field: p for p in problems}
+    assert "has_upsell_signal is a boolean (BOOLEAN)" in by_field["Renewal_Likelihood_Score__c"].message
+    assert "double" in by_field["Renewal_Likelihood_Score__c"].message
+    # Text into a number field: only the values that do not parse are refused (the engine isolates them).
+    warning = by_field["Usage_Health_Score__c"]
+    assert warning.severity == "warning" and "does not parse" in warning.message
 
 
 def test_unknown_object_is_a_problem(crm, resources, models):

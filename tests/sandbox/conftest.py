@@ -39,6 +39,7 @@ def write_sample_data(root: Path) -> Path:
         {"Id": sf_id("001", n), "Name": f"Account {n}", "OwnerId": users[n % 2],
          "Product_Account_Id__c": f"acct-{n:03d}", "Industry": "Software", "NumberOfEmployees": 10 * n,
          "CSM_Impression__c": "Good", "CSM_Impression_Date__c": "2026-09-15",
+         "Legacy_Rating__c": "B",  # a data-file column neither the catalog nor crm_setup.yaml declares
          "CreatedDate": "2026-01-01T00:00:00.000+0000",
          "SystemModstamp": f"2026-10-{n:02d}T10:00:00.000+0000", "IsDeleted": n == 7} for n in range(1, 8)])
     put("salesforce/Contact.jsonl", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 import requests
@@ -160,9 +161,9 @@ def test_api_limit_is_enforced_and_reported(sample_dir, tmp_path):
 
 def test_collections_upsert_creates_then_updates(sandbox, sf):
     body = {"allOrNone": False, "records": [
-        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-001", "Health_Score__c": 81},
+        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-001", "Usage_Health_Score__c": 81},
         {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-100", "Name": "New Co",
-         "Health_Score__c": 40}]}
+         "Usage_Health_Score__c": 40}]}
     first = sf.restful(ACCOUNT_UPSERT, method="PATCH", json=body)
     assert [(r["success"], r["created"], r["errors"]) for r in first] == [(True, False, []), (True, True, [])]
     assert first[0]["id"] == sf_id("001", 1)
@@ -172,9 +173,9 @@ def test_collections_upsert_creates_then_updates(sandbox, sf):
     second = sf.restful(ACCOUNT_UPSERT, method="PATCH", json=body)
     assert [(r["id"], r["created"]) for r in second] == [(sf_id("001", 1), False), (new_id, False)]
 
-    rows = sf.query_all("SELECT Id, Name, Health_Score__c, OwnerId FROM Account "
+    rows = sf.query_all("SELECT Id, Name, Usage_Health_Score__c, OwnerId FROM Account "
                         "WHERE Product_Account_Id__c IN ('acct-001', 'acct-100') ORDER BY Name")["records"]
-    assert [(r["Name"], r["Health_Score__c"]) for r in rows] == [("Account 1", 81.0), ("New Co", 40.0)]
+    assert [(r["Name"], r["Usage_Health_Score__c"]) for r in rows] == [("Account 1", 81.0), ("New Co", 40.0)]
     routes = sandbox.calls("salesforce")["routes"]
     assert routes["PATCH /composite/sobjects/Account/Product_Account_Id__c"] == 2
     writes = sandbox.writes("salesforce", "Account")
@@ -185,7 +186,7 @@ def test_collections_upsert_creates_then_updates(sandbox, sf):
 def test_collections_upsert_validates_per_record(sf):
     records = [
         {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-101"},  # Name missing
-        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-002", "Bogus": 1},
+        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-002", "Name": None},
         {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-003", "SystemModstamp": "x"},
         {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-004", "OwnerId": sf_id("005", 99)},
         {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-005", "Name": "Renamed"},
@@ -194,7 +195,7 @@ def test_collections_upsert_validates_per_record(sf):
     ]
     results = sf.restful(ACCOUNT_UPSERT, method="PATCH", json={"allOrNone": False, "records": records})
     codes = [r["errors"][0]["statusCode"] if r["errors"] else "ok" for r in results]
-    assert codes == ["REQUIRED_FIELD_MISSING", "INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE",
+    assert codes == ["REQUIRED_FIELD_MISSING", "REQUIRED_FIELD_MISSING", "INVALID_FIELD_FOR_INSERT_UPDATE",
                      "INVALID_CROSS_REFERENCE_KEY", "ok", "DUPLICATE_VALUE", "DUPLICATE_VALUE"]
     assert results[0]["errors"][0]["fields"] == ["Name"]
 
@@ -223,13 +224,13 @@ def test_collections_reject_more_than_200_records_and_bad_json_types(sf):
 
 def test_collections_partial_failure_fault(sandbox, sf):
     sandbox.add_fault(route="composite/sobjects", partial_failures=["acct-002"])
-    records = [{"attributes": {"type": "Account"}, "Product_Account_Id__c": f"acct-00{n}", "Health_Score__c": n}
-               for n in (1, 2, 3)]
+    records = [{"attributes": {"type": "Account"}, "Product_Account_Id__c": f"acct-00{n}",
+                "Usage_Health_Score__c": n} for n in (1, 2, 3)]
     results = sf.restful(ACCOUNT_UPSERT, method="PATCH", json={"allOrNone": False, "records": records})
     assert [r["success"] for r in results] == [True, False, True]
     assert results[1]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
-    scores = {r["Product_Account_Id__c"]: r["Health_Score__c"] for r in sf.query_all(
-        "SELECT Product_Account_Id__c, Health_Score__c FROM Account")["records"]}
+    scores = {r["Product_Account_Id__c"]: r["Usage_Health_Score__c"] for r in sf.query_all(
+        "SELECT Product_Account_Id__c, Usage_Health_Score__c FROM Account")["records"]}
     assert scores["acct-001"] == 1 and scores["acct-002"] is None and scores["acct-003"] == 3
 
 
@@ -289,8 +290,8 @@ def test_bad_token_on_writes(sandbox, sf):
 
 def test_bulk2_upsert_lifecycle_with_failed_rows(sandbox, sf):
     sandbox.add_fault(route="jobs/ingest", partial_failures=["acct-003"])
-    records = [{"Product_Account_Id__c": f"acct-00{n}", "Health_Score__c": str(50 + n)} for n in (1, 2, 3)]
-    records.append({"Product_Account_Id__c": "acct-300", "Health_Score__c": "10"})  # creates: Name missing
+    records = [{"Product_Account_Id__c": f"acct-00{n}", "Usage_Health_Score__c": str(50 + n)} for n in (1, 2, 3)]
+    records.append({"Product_Account_Id__c": "acct-300", "Usage_Health_Score__c": "10"})  # creates: Name missing
     [result] = sf.bulk2.Account.upsert(records=records, external_id_field="Product_Account_Id__c", wait=0)
     assert result["numberRecordsProcessed"] == 4 and result["numberRecordsFailed"] == 2
 
@@ -303,19 +304,36 @@ def test_bulk2_upsert_lifecycle_with_failed_rows(sandbox, sf):
     assert sorted((r["Product_Account_Id__c"], r["sf__Created"]) for r in ok) == [("acct-001", "false"),
                                                                                  ("acct-002", "false")]
     assert {r["sf__Id"] for r in ok} == {sf_id("001", 1), sf_id("001", 2)}
-    assert "acct" not in sf.bulk2.Account.get_unprocessed_records(job_id)
+    assert "acct" not in _bulk_get(sandbox, sf, f"{job_id}/unprocessedrecords").text
 
     routes = sandbox.calls("salesforce")["routes"]
     assert routes["POST /jobs/ingest"] == 1 and routes["PUT /jobs/ingest/<id>/batches"] == 1
-    assert routes["PATCH /jobs/ingest/<id>"] == 1 and routes["GET /jobs/ingest/<id>"] >= 2  # InProgress, then done
-    scores = {r["Product_Account_Id__c"]: r["Health_Score__c"] for r in sf.query_all(
-        "SELECT Product_Account_Id__c, Health_Score__c FROM Account")["records"]}
-    assert scores["acct-001"] == "51" and scores["acct-003"] is None
+    assert routes["PATCH /jobs/ingest/<id>"] == 1 and routes["GET /jobs/ingest/<id>"] >= 1
+    scores = {r["Product_Account_Id__c"]: r["Usage_Health_Score__c"] for r in sf.query_all(
+        "SELECT Product_Account_Id__c, Usage_Health_Score__c FROM Account")["records"]}
+    assert scores["acct-001"] == 51.0 and scores["acct-003"] is None  # a double field, as declared
     [write] = sandbox.writes("salesforce", "Account")
     assert write["operation"] == "bulk2.upsert" and write["results"]["failed"] == 2
 
 
-def test_bulk2_job_states_over_raw_http(sandbox, sf, sf_session):
+def _bulk_get(sandbox, sf, path: str) -> requests.Response:
+    session = requests.Session()
+    session.trust_env, session.verify = False, str(sandbox.ca_path)
+    with session:
+        return session.get(f"{sandbox.urls['salesforce']}/services/data/v{SF_VERSION}/jobs/ingest/{path}",
+                           headers={"Authorization": f"Bearer {sf.session_id}"})
+
+
+@pytest.fixture
+def slow_bulk(sandbox):
+    """Bulk jobs of the session's sandbox take a second to process, for this test."""
+    api = sandbox.apis["salesforce"]
+    before, api.bulk_processing_seconds = api.bulk_processing_seconds, 1.0
+    yield sandbox
+    api.bulk_processing_seconds = before
+
+
+def test_bulk2_job_states_over_raw_http(slow_bulk, sandbox, sf, sf_session):
     base = f"{sandbox.urls['salesforce']}/services/data/v{SF_VERSION}/jobs/ingest"
     auth = {"Authorization": f"Bearer {sf.session_id}"}
     job = sf_session.post(base, json={"object": "Contact", "operation": "update", "contentType": "CSV",
@@ -330,8 +348,10 @@ def test_bulk2_job_states_over_raw_http(sandbox, sf, sf_session):
     assert early.status_code == 409
     closed = sf_session.patch(f"{base}/{job['id']}", json={"state": "UploadComplete"}, headers=auth).json()
     assert closed["state"] == "UploadComplete"
-    states = [sf_session.get(f"{base}/{job['id']}", headers=auth).json()["state"] for _ in range(2)]
-    assert states == ["InProgress", "JobComplete"]
+    assert sf_session.get(f"{base}/{job['id']}", headers=auth).json()["state"] == "InProgress"
+    assert sf.Contact.get(sf_id("003", 2))["Title"] == "VP"  # not applied while the job runs
+    time.sleep(1.2)
+    assert sf_session.get(f"{base}/{job['id']}", headers=auth).json()["state"] == "JobComplete"
     results = sf_session.get(f"{base}/{job['id']}/successfulResults", headers=auth)
     assert results.headers["Content-Type"].startswith("text/csv")
     assert results.text.splitlines()[0] == '"sf__Id","sf__Created","Id","Title"'
@@ -344,8 +364,8 @@ def test_bulk2_job_failure_fault(sandbox, sf):
         sf.bulk2.Account.upsert(records=[{"Product_Account_Id__c": "acct-001", "Name": "X"}],
                                 external_id_field="Product_Account_Id__c", wait=0)
     [job] = sandbox.apis["salesforce"].jobs.values()
-    unprocessed = sf.bulk2.Account.get_unprocessed_records(job.id)
-    assert "acct-001" in unprocessed
+    unprocessed = _bulk_get(sandbox, sf, f"{job.id}/unprocessedrecords")
+    assert unprocessed.status_code == 200 and "acct-001" in unprocessed.text
     assert sandbox.writes("salesforce") == []
 
 
@@ -370,10 +390,266 @@ def test_fault_sequence_answers_in_salesforce_error_format(sandbox, sf_session, 
     assert sandbox.calls("salesforce")["routes"]["GET /query"] == 3
 
 
-def test_describe_lists_catalog_and_created_fields(sf):
-    sf.restful(ACCOUNT_UPSERT, method="PATCH", json={"records": [
-        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-001", "Health_Score__c": 1}]})
-    fields = {f["name"]: f for f in sf.Account.describe()["fields"]}
-    assert {"Id", "Name", "Product_Account_Id__c", "SystemModstamp", "Health_Score__c"} <= set(fields)
-    assert fields["OwnerId"]["type"] == "reference" and not fields["SystemModstamp"]["updateable"]
+def _raw(sandbox, sf, session, method: str, path: str, **kwargs) -> requests.Response:
+    url = f"{sandbox.urls['salesforce']}/services/data/v{SF_VERSION}/{path}"
+    headers = {"Authorization": f"Bearer {sf.session_id}", **kwargs.pop("headers", {})}
+    return session.request(method, url, headers=headers, **kwargs)
+
+
+def test_describe_reports_declared_fields_with_their_properties(sandbox, sf, sf_session):
+    describe = sf.Account.describe()
+    fields = {f["name"]: f for f in describe["fields"]}
+    # The catalog's columns plus crm_setup.yaml's custom fields; a data-file column neither declares is not there.
+    assert {"Id", "Name", "OwnerId", "Product_Account_Id__c", "SystemModstamp", "Usage_Health_Score__c",
+            "Renewal_Risk__c", "CS_Report_URL__c"} <= set(fields)
+    assert "Legacy_Rating__c" not in fields and "Health_Score__c" not in fields
+    documented = {"name", "label", "type", "length", "externalId", "idLookup", "unique", "updateable",
+                  "createable", "nillable", "custom", "referenceTo"}
+    assert all(documented <= set(f) for f in fields.values())
+    types = {name: fields[name]["type"] for name in ("Id", "OwnerId", "Name", "NumberOfEmployees",
+                                                     "CSM_Impression_Date__c", "SystemModstamp", "IsDeleted",
+                                                     "Usage_Health_Score__c", "Renewal_Risk__c",
+                                                     "CS_Report_URL__c")}
+    assert types == {"Id": "id", "OwnerId": "reference", "Name": "string", "NumberOfEmployees": "int",
+                     "CSM_Impression_Date__c": "date", "SystemModstamp": "datetime", "IsDeleted": "boolean",
+                     "Usage_Health_Score__c": "double", "Renewal_Risk__c": "boolean", "CS_Report_URL__c": "url"}
+    ext = fields["Product_Account_Id__c"]
+    assert (ext["externalId"], ext["unique"], ext["idLookup"], ext["length"], ext["custom"]) == (
+        True, True, True, 64, True)
+    assert (fields["Id"]["idLookup"], fields["Id"]["externalId"], fields["Id"]["nillable"]) == (True, False, False)
+    assert not fields["Usage_Health_Score__c"]["externalId"] and fields["Usage_Health_Score__c"]["nillable"]
+    assert fields["OwnerId"]["referenceTo"] == ["User"] and not fields["SystemModstamp"]["updateable"]
+    assert not fields["Name"]["nillable"] and fields["Name"]["createable"]
+    # The trailing-slash form answers the same; so does simple-salesforce's lookup by external id.
+    slash = _raw(sandbox, sf, sf_session, "GET", "sobjects/Account/describe/")
+    assert slash.status_code == 200 and slash.json() == describe
     assert sf.Account.get_by_custom_id("Product_Account_Id__c", "acct-002")["Id"] == sf_id("001", 2)
+    task = {f["name"]: f for f in sf.Task.describe()["fields"]}
+    assert task["CS_External_Id__c"]["externalId"] and task["CS_External_Id__c"]["length"] == 128
+
+
+def test_data_file_columns_are_readable_but_not_writable(sf):
+    [row] = sf.query("SELECT Legacy_Rating__c FROM Account WHERE Id = '" + sf_id("001", 1) + "'")["records"]
+    assert row["Legacy_Rating__c"] == "B"
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Account.update(sf_id("001", 1), {"Legacy_Rating__c": "A"})
+    assert _error_code(exc) == "INVALID_FIELD"
+
+
+def test_unknown_field_refuses_the_whole_collections_call(sandbox, sf):
+    body = {"allOrNone": False, "records": [
+        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-001", "Name": "Fine"},
+        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-002", "Health_Score__c": 81}]}
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.restful(ACCOUNT_UPSERT, method="PATCH", json=body)
+    assert exc.value.status == 400
+    assert exc.value.content[0] == {"message": "No such column 'Health_Score__c' on sobject of type Account",
+                                    "errorCode": "INVALID_FIELD"}
+    with pytest.raises(SalesforceMalformedRequest) as exc:  # insert and update by type alike
+        sf.restful("composite/sobjects", method="POST", json={"records": [
+            {"attributes": {"type": "Task"}, "Subject": "x", "Bogus__c": "1"}]})
+    assert _error_code(exc) == "INVALID_FIELD"
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.restful("composite/sobjects", method="PATCH", json={"records": [
+            {"attributes": {"type": "Account"}, "id": sf_id("001", 1), "Nope": 1}]})
+    assert _error_code(exc) == "INVALID_FIELD"
+    assert sf.Account.get(sf_id("001", 1))["Name"] == "Account 1"
+    assert sandbox.writes("salesforce") == []
+
+
+def test_unknown_field_on_single_record_writes(sf):
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Account.update(sf_id("001", 1), {"Health_Score__c": 5})
+    assert exc.value.content[0]["message"] == "No such column 'Health_Score__c' on sobject of type Account"
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Account.create({"Name": "New", "Health_Score__c": 5})
+    assert _error_code(exc) == "INVALID_FIELD"
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Account.upsert("Product_Account_Id__c/acct-001", {"Health_Score__c": 5})
+    assert _error_code(exc) == "INVALID_FIELD"
+    created = sf.Account.create({"Name": "New", "Usage_Health_Score__c": 5})
+    assert created["success"] and sf.Account.get(created["id"])["Usage_Health_Score__c"] == 5.0
+
+
+def test_bulk2_undeclared_field_fails_the_job(sf):
+    with pytest.raises(SalesforceOperationError, match="InvalidBatch : Field name not found : Health_Score__c"):
+        sf.bulk2.Account.upsert(records=[{"Product_Account_Id__c": "acct-001", "Health_Score__c": "1"}],
+                                external_id_field="Product_Account_Id__c", wait=0)
+
+
+def test_a_field_added_at_runtime_is_writable_until_reset(sandbox, sf):
+    body = {"records": [{"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-001",
+                         "Health_Score__c": 81}]}
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful(ACCOUNT_UPSERT, method="PATCH", json=body)
+    added = sandbox.add_salesforce_field("Account", "Health_Score__c", type="double")
+    assert (added["name"], added["type"], added["externalId"], added["custom"]) == (
+        "Health_Score__c", "double", False, True)
+    assert sf.restful(ACCOUNT_UPSERT, method="PATCH", json=body)[0]["success"]
+    assert sf.Account.get(sf_id("001", 1))["Health_Score__c"] == 81.0
+    assert {f["name"]: f for f in sf.Account.describe()["fields"]}["Health_Score__c"]["type"] == "double"
+    # An External ID added in Setup becomes an upsert key, through the admin API too.
+    admin = requests.post(f"{sandbox.urls['salesforce']}/__sandbox/salesforce/fields", verify=str(sandbox.ca_path),
+                          json={"sobject": "Contact", "name": "Ext_Key__c", "externalId": True, "unique": True,
+                                "length": 20})
+    assert admin.status_code == 200 and admin.json()["field"]["externalId"] is True
+    assert sf.Contact.upsert("Ext_Key__c/k-1", {"LastName": "Ext"}) == 201
+    sandbox.reset()
+    sf_fields = {f["name"] for f in sf.Account.describe()["fields"]}
+    assert "Health_Score__c" not in sf_fields
+
+
+def test_upsert_keyed_on_a_field_that_is_not_an_external_id(sandbox, sf, sf_session):
+    message = "Field name provided, Name is not an External ID or indexed field for Account"
+    body = {"records": [{"attributes": {"type": "Account"}, "Name": "Account 1", "Industry": "Retail"}]}
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.restful("composite/sobjects/Account/Name", method="PATCH", json=body)
+    assert exc.value.content == [{"message": message, "errorCode": "INVALID_FIELD"}]
+    with pytest.raises(SalesforceMalformedRequest) as exc:  # a custom field without the External ID flag
+        sf.restful("composite/sobjects/Account/Usage_Health_Band__c", method="PATCH", json=body)
+    assert "Usage_Health_Band__c is not an External ID" in exc.value.content[0]["message"]
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Account.upsert("Name/Account 1", {"Industry": "Retail"})
+    assert exc.value.content == [{"message": message, "errorCode": "INVALID_FIELD"}]
+    response = _raw(sandbox, sf, sf_session, "GET", "sobjects/Account/Name/Account 1")
+    assert response.status_code == 400 and response.json() == [{"message": message, "errorCode": "INVALID_FIELD"}]
+    missing = _raw(sandbox, sf, sf_session, "GET", "sobjects/Account/Nope__c/1")
+    assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
+    job = _raw(sandbox, sf, sf_session, "POST", "jobs/ingest", json={
+        "object": "Account", "operation": "upsert", "externalIdFieldName": "Name", "contentType": "CSV"})
+    assert job.status_code == 400 and job.json()[0]["errorCode"] == "INVALIDJOB"
+    assert "Name does not match an External ID" in job.json()[0]["message"]
+    assert sandbox.apis["salesforce"].jobs == {} and sandbox.writes("salesforce") == []
+    # Id and the declared External IDs are upsert keys.
+    assert sf.restful("composite/sobjects/Account/Id", method="PATCH", json={"records": [
+        {"attributes": {"type": "Account"}, "Id": sf_id("001", 1), "Industry": "Retail"}]})[0]["success"]
+    assert sf.Task.get_by_custom_id("CS_External_Id__c", "task-ext-1")["Id"] == sf_id("00T", 1)
+
+
+def test_a_unique_external_id_refuses_a_second_record_with_its_value(sandbox, sf):
+    with pytest.raises(SalesforceMalformedRequest) as exc:  # update: Account 2 takes Account 1's value
+        sf.Account.update(sf_id("001", 2), {"Product_Account_Id__c": "acct-001"})
+    assert _error_code(exc) == "DUPLICATE_VALUE" and exc.value.content[0]["fields"] == ["Product_Account_Id__c"]
+    assert sf_id("001", 1) in exc.value.content[0]["message"]
+    results = sf.restful("composite/sobjects", method="POST", json={"records": [
+        {"attributes": {"type": "Task"}, "Subject": "a", "CS_External_Id__c": "task-ext-1"},  # exists
+        {"attributes": {"type": "Task"}, "Subject": "b", "CS_External_Id__c": "new-1"},
+        {"attributes": {"type": "Task"}, "Subject": "c", "CS_External_Id__c": "new-1"}]})  # same call
+    assert [r["errors"][0]["statusCode"] if r["errors"] else "ok" for r in results] == [
+        "DUPLICATE_VALUE", "ok", "DUPLICATE_VALUE"]
+    assert sf.query("SELECT COUNT() FROM Task WHERE CS_External_Id__c = 'new-1'")["totalSize"] == 1
+    data = f"Id,Product_Account_Id__c\n{sf_id('001', 3)},acct-002\n{sf_id('001', 4)},acct-404\n"
+    [result] = sf.bulk2.Account.update(records=list(csv.DictReader(io.StringIO(data))), wait=0)
+    assert result["numberRecordsFailed"] == 1
+    failed = list(csv.DictReader(io.StringIO(sf.bulk2.Account.get_failed_records(result["job_id"]))))
+    assert [r["Id"] for r in failed] == [sf_id("001", 3)] and failed[0]["sf__Error"].startswith("DUPLICATE_VALUE:")
+
+
+def test_collections_records_need_attributes_type(sandbox, sf):
+    for path, method, record in [
+            ("composite/sobjects", "POST", {"Subject": "no type"}),
+            ("composite/sobjects", "PATCH", {"attributes": {}, "id": sf_id("00T", 1), "Subject": "x"}),
+            (ACCOUNT_UPSERT, "PATCH", {"Product_Account_Id__c": "acct-001", "Name": "x"})]:
+        good = {"attributes": {"type": "Task"}, "Subject": "typed"}
+        with pytest.raises(SalesforceMalformedRequest) as exc:
+            sf.restful(path, method=method, json={"allOrNone": False, "records": [good, record]})
+        assert exc.value.status == 400 and _error_code(exc) == "JSON_PARSER_ERROR"
+        assert "type" in exc.value.content[0]["message"]
+    assert sandbox.writes("salesforce") == []
+    results = sf.restful(ACCOUNT_UPSERT, method="PATCH", json={"records": [
+        {"attributes": {"type": "Contact"}, "Product_Account_Id__c": "acct-001"}]})
+    assert results[0]["errors"][0]["statusCode"] == "INVALID_TYPE"
+
+
+def test_a_json_value_of_the_wrong_type_fails_the_whole_call(sandbox, sf):
+    body = {"allOrNone": False, "records": [
+        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-001", "Usage_Health_Score__c": 10},
+        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-002", "Usage_Health_Score__c": "n/a"}]}
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.restful(ACCOUNT_UPSERT, method="PATCH", json=body)
+    assert exc.value.status == 400 and _error_code(exc) == "JSON_PARSER_ERROR"
+    assert exc.value.content[0]["message"].startswith(
+        "Cannot deserialize instance of double from VALUE_STRING value n/a")
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Account.update(sf_id("001", 1), {"Renewal_Risk__c": "maybe"})
+    assert exc.value.content[0]["message"].startswith(
+        "Cannot deserialize instance of boolean from VALUE_STRING value maybe")
+    with pytest.raises(SalesforceMalformedRequest) as exc:
+        sf.Account.update(sf_id("001", 1), {"CSM_Impression_Date__c": 20261001})
+    assert exc.value.content[0]["message"].startswith("Cannot deserialize instance of date from VALUE_NUMBER_INT")
+    assert sf.Account.get(sf_id("001", 1))["Usage_Health_Score__c"] is None
+    assert sandbox.writes("salesforce") == []
+
+
+def test_bulk2_csv_bad_value_empty_cell_and_na(sandbox, sf):
+    sf.Account.update(sf_id("001", 1), {"Usage_Health_Band__c": "green", "Usage_Health_Score__c": 70})
+    sf.Account.update(sf_id("001", 2), {"Usage_Health_Band__c": "amber", "Usage_Health_Score__c": 50})
+    data = ("Product_Account_Id__c,Usage_Health_Score__c,Usage_Health_Band__c,Name\n"
+            "acct-001,,#N/A,\n"  # empty cells leave fields unchanged; #N/A sets null
+            "acct-002,n/a,red,\n"  # a value that does not fit: this row fails alone
+            "acct-003,12.5,red,#N/A\n")  # a required field set to null
+    [result] = sf.bulk2.Account.upsert(records=list(csv.DictReader(io.StringIO(data))),
+                                       external_id_field="Product_Account_Id__c", wait=0)
+    assert (result["numberRecordsProcessed"], result["numberRecordsFailed"]) == (3, 2)
+    failed = {r["Product_Account_Id__c"]: r["sf__Error"] for r in csv.DictReader(io.StringIO(
+        sf.bulk2.Account.get_failed_records(result["job_id"])))}
+    assert failed["acct-002"].startswith("INVALID_TYPE_ON_FIELD_IN_RECORD:Usage Health Score: value not of "
+                                         "required type: n/a:")
+    assert failed["acct-003"].startswith("REQUIRED_FIELD_MISSING:")
+    rows = {r["Product_Account_Id__c"]: r for r in sf.query_all(
+        "SELECT Product_Account_Id__c, Name, Usage_Health_Score__c, Usage_Health_Band__c FROM Account "
+        "WHERE Product_Account_Id__c IN ('acct-001', 'acct-002', 'acct-003')")["records"]}
+    assert (rows["acct-001"]["Usage_Health_Score__c"], rows["acct-001"]["Usage_Health_Band__c"]) == (70.0, None)
+    assert rows["acct-001"]["Name"] == "Account 1"
+    assert (rows["acct-002"]["Usage_Health_Score__c"], rows["acct-002"]["Usage_Health_Band__c"]) == (50.0, "amber")
+    assert rows["acct-003"]["Usage_Health_Band__c"] is None and rows["acct-003"]["Name"] == "Account 3"
+
+
+def test_declared_length_is_enforced(sf):
+    results = sf.restful(ACCOUNT_UPSERT, method="PATCH", json={"records": [
+        {"attributes": {"type": "Account"}, "Product_Account_Id__c": "acct-001", "Usage_Health_Band__c": "x" * 33}]})
+    assert results[0]["errors"][0]["statusCode"] == "STRING_TOO_LONG"
+
+
+def test_bulk2_job_completes_on_the_clock_without_polls(slow_bulk, sandbox, sf, sf_session):
+    job = _raw(sandbox, sf, sf_session, "POST", "jobs/ingest", json={
+        "object": "Account", "operation": "upsert", "externalIdFieldName": "Product_Account_Id__c",
+        "contentType": "CSV", "lineEnding": "LF"}).json()
+    data = "Product_Account_Id__c,Usage_Health_Score__c\nacct-001,42\n"
+    assert _raw(sandbox, sf, sf_session, "PUT", f"jobs/ingest/{job['id']}/batches", data=data,
+                headers={"Content-Type": "text/csv"}).status_code == 201
+    started = time.monotonic()
+    closed = _raw(sandbox, sf, sf_session, "PATCH", f"jobs/ingest/{job['id']}", json={"state": "UploadComplete"})
+    assert closed.json()["state"] == "UploadComplete"
+    query = f"SELECT Usage_Health_Score__c FROM Account WHERE Id = '{sf_id('001', 1)}'"
+    assert sf.query(query)["records"][0]["Usage_Health_Score__c"] is None
+    early = _raw(sandbox, sf, sf_session, "GET", f"jobs/ingest/{job['id']}/successfulResults")
+    assert early.status_code == 409
+    time.sleep(max(0.0, 1.3 - (time.monotonic() - started)))
+    assert sandbox.writes("salesforce", "Account")  # applied by the job's timer: nobody polled
+    assert sf.query(query)["records"][0]["Usage_Health_Score__c"] == 42.0
+    assert sandbox.calls("salesforce")["routes"].get("GET /jobs/ingest/<id>") is None
+    assert _raw(sandbox, sf, sf_session, "GET", f"jobs/ingest/{job['id']}").json()["state"] == "JobComplete"
+
+
+def test_bulk2_zero_processing_time(sample_dir, tmp_path):
+    with Sandbox(sample_dir, state_dir=tmp_path, bulk_processing_seconds=0, now=lambda: NOW) as fast:
+        session = requests.Session()
+        session.trust_env, session.verify = False, str(fast.ca_path)
+        sf = salesforce_client(fast, session)
+        started = time.monotonic()
+        [result] = sf.bulk2.Contact.update(records=[{"Id": sf_id("003", 1), "Title": "CEO"}], wait=0)
+        assert result["numberRecordsFailed"] == 0 and time.monotonic() - started < 1.0
+        assert sf.Contact.get(sf_id("003", 1))["Title"] == "CEO"
+
+
+def test_only_the_documented_result_resources_answer(sandbox, sf, sf_session):
+    [result] = sf.bulk2.Contact.update(records=[{"Id": sf_id("003", 1), "Title": "CEO"}], wait=0)
+    job_id = result["job_id"]
+    for kind in ("successfulResults", "failedResults", "unprocessedrecords"):
+        assert _raw(sandbox, sf, sf_session, "GET", f"jobs/ingest/{job_id}/{kind}").status_code == 200
+    for kind in ("unprocessedRecords", "successfulresults", "failedRecords"):
+        response = _raw(sandbox, sf, sf_session, "GET", f"jobs/ingest/{job_id}/{kind}")
+        assert response.status_code == 404 and response.json()[0]["errorCode"] == "NOT_FOUND"
+    with pytest.raises(SalesforceResourceNotFound):  # simple-salesforce asks for the wrong spelling
+        sf.bulk2.Contact.get_unprocessed_records(job_id)

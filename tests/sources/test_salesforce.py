@@ -161,11 +161,11 @@ def test_a_lone_bad_change_is_quarantined_once_without_blocking_other_changes(cr
 def test_a_field_the_org_no_longer_has_fails_naming_it(crm_sandbox, materialize, salesforce):
     # SOQL selects the catalog's fields, so a field added in the org never arrives
     # unasked; the drift that stops a load is a catalog field the org lacks.
-    drifted = dataclasses.replace(ACCOUNT, columns={**ACCOUNT.columns, "Renewal_Risk__c": "string"})
+    drifted = dataclasses.replace(ACCOUNT, columns={**ACCOUNT.columns, "Not_In_Org__c": "string"})
 
     loaded = materialize([sf_source.salesforce_objects([drifted])], salesforce=salesforce)
 
-    assert "No such column 'Renewal_Risk__c' on entity 'Account'" in loaded.error()
+    assert "No such column 'Not_In_Org__c' on entity 'Account'" in loaded.error()
 
 
 def test_secrets_stay_out_of_logs_metadata_and_events(crm_sandbox, materialize, instance, salesforce,
