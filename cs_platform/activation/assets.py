@@ -153,7 +153,7 @@ def check_specs(spec: SyncSpec) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(UNIQUE_KEYS_CHECK, asset=spec.asset_key, blocking=True,
                           description=f"No {spec.key_column} is shared by several rows of {spec.model}."),
         dg.AssetCheckSpec(RECORD_FAILURES_CHECK, asset=spec.asset_key,
-                          description=f"Share of the records sent that {spec.destination} refused: warns above "
+                          description=f"Share of the model's records {spec.destination} refused this run: warns above "
                                       f"{spec.failure_warn_share:.0%}, fails above {spec.failure_error_share:.0%}."),
     ]
 
@@ -174,23 +174,23 @@ def check_results(spec: SyncSpec, out: SyncOutcome) -> list[dg.AssetCheckResult]
         description=(f"{len(out.duplicate_keys)} duplicate key(s): {', '.join(out.duplicate_keys[:10])}"
                      if out.duplicate_keys else None),
         metadata={"duplicate_keys": dg.MetadataValue.json(out.duplicate_keys[:100])}))
-    if not out.preflight and not out.duplicate_keys:
-        share = out.failure_share
-        error = share > spec.failure_error_share
-        results.append(dg.AssetCheckResult(
-            check_name=RECORD_FAILURES_CHECK, passed=share <= spec.failure_warn_share,
-            severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
-            description=failures_text(out) if out.failed else None,
-            metadata={"sent": out.sent, "failed": out.failed, "failure_share": dg.MetadataValue.float(round(share, 4)),
-                      "dead_letter": out.dead_letter,
-                      "failed_sample": dg.MetadataValue.json(out.failed_sample),
-                      "dead_letter_sample": dg.MetadataValue.json(out.dead_letter_sample)}))
+    share = out.failure_share
+    error = share > spec.failure_error_share
+    results.append(dg.AssetCheckResult(
+        check_name=RECORD_FAILURES_CHECK, passed=share <= spec.failure_warn_share,
+        severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+        description=failures_text(out) if out.failed else None,
+        metadata={"sent": out.sent, "failed": out.failed, "failure_share": dg.MetadataValue.float(round(share, 4)),
+                  "dead_letter": out.dead_letter,
+                  "failed_sample": dg.MetadataValue.json(out.failed_sample),
+                  "dead_letter_sample": dg.MetadataValue.json(out.dead_letter_sample)}))
     return results
 
 
 def failures_text(out: SyncOutcome, limit: int = 5) -> str:
     first = "; ".join(f"{f['key']}: {f['error_code']} {f['error_message']}"[:200] for f in out.failed_sample[:limit])
-    return (f"{out.failed} of {out.sent} records sent were refused ({out.failure_share:.0%}); first: {first}"
+    return (f"{out.failed} records were refused ({out.failure_share:.0%} of the model's {out.source_rows} rows; "
+            f"{out.sent} sent this run); first: {first}"
             + (f". {out.dead_letter} record(s) are dead letters (refused repeatedly with the same payload; "
                f"sent again once it changes)" if out.dead_letter else ""))
 

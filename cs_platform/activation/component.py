@@ -81,8 +81,8 @@ class RecordFailures(dg.Model):
 
     warn_share: float = Field(
         default=0.0, ge=0, le=1,
-        description="The sync's `record_failures` check warns when more than this share of the records "
-                    "sent failed.")
+        description="The sync's `record_failures` check warns when the CRM refused more than this share "
+                    "of the model's records in a run.")
     error_share: float = Field(
         default=0.1, ge=0, le=1,
         description="Above this share the check fails (severity ERROR), the run fails and the alert names "

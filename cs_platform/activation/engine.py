@@ -52,6 +52,7 @@ preflight's schema reads.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -177,7 +178,9 @@ class SyncOutcome:
 
     @property
     def failure_share(self) -> float:
-        return self.failed / self.sent if self.sent else 0.0
+        """Records the CRM refused this run, as a share of the model's rows (a record
+        retried alone is not 100% of anything)."""
+        return self.failed / self.source_rows if self.source_rows else 0.0
 
     def run_row(self, started_at: datetime) -> dict:
         return {
@@ -672,7 +675,19 @@ def deliver(destination: Destination, batch: Batch) -> Delivery:
 
 
 def _error_code(error: Exception) -> str:
-    return getattr(error, "code", None) or type(error).__name__
+    """The API's own code for a whole-call error (Salesforce `errorCode`, HubSpot
+    `category`), else the exception's class."""
+    code = getattr(error, "code", None)
+    content = getattr(error, "content", None)  # simple-salesforce: the decoded error body
+    if not code and isinstance(content, list) and content and isinstance(content[0], dict):
+        code = content[0].get("errorCode")
+    body = getattr(error, "body", None)  # SourceError (HubSpot): the response text
+    if not code and body:
+        try:
+            code = json.loads(body).get("category")
+        except (ValueError, AttributeError):
+            code = None
+    return code or type(error).__name__
 
 
 def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination, out: SyncOutcome,

@@ -10,6 +10,8 @@ Tables are named `<schema>.<table>`; in BigQuery the schema is a dataset in
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
@@ -86,9 +88,17 @@ class Warehouse(dg.ConfigurableResource):
         return int(self.scalar(f"select count(*) from {self.table_ref(table)}"))
 
 
+_DUCKDB_FILE_LOCKS: dict[str, threading.RLock] = {}
+_DUCKDB_LOCKS_GUARD = threading.Lock()
+DUCKDB_LOCK_WAIT_SECONDS = 60.0  # another process writing the file: wait this long for it
+
+
 class DuckDBWarehouse(Warehouse):
     """A DuckDB file. DuckDB allows one writing process, so every call opens and
-    closes its own connection: nothing holds the file between steps."""
+    closes its own connection: nothing holds the file between steps. Within a
+    process, calls to one file take turns (threads: concurrent HubSpot batches,
+    two syncs); across processes, a call waits while another process holds the
+    file, up to DUCKDB_LOCK_WAIT_SECONDS."""
 
     path: str
 
@@ -100,11 +110,22 @@ class DuckDBWarehouse(Warehouse):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         elif not Path(self.path).exists():
             read_only = False  # a read before any write: let DuckDB create the empty file
-        con = duckdb.connect(self.path, read_only=read_only)
-        try:
-            yield con
-        finally:
-            con.close()
+        with _DUCKDB_LOCKS_GUARD:
+            lock = _DUCKDB_FILE_LOCKS.setdefault(str(Path(self.path).resolve()), threading.RLock())
+        with lock:
+            deadline = time.monotonic() + DUCKDB_LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    con = duckdb.connect(self.path, read_only=read_only)
+                    break
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            try:
+                yield con
+            finally:
+                con.close()
 
     def write(self, table, df, columns, *, key_columns=(), replace_where=None, replace_all=False):
         schema, name = table.split(".")
