@@ -198,6 +198,15 @@ class SyncOutcome:
 
 def normalize(value, as_date: bool = False):
     """A model value as plain JSON: the form payloads are hashed and sent in."""
+    kind = type(value)  # the common cases first: this runs once per field per row
+    if kind is str:
+        # An empty or blank string is a null: Collections and HubSpot would clear the
+        # field while a Bulk CSV's empty cell leaves it unchanged, so it gets one meaning.
+        return value if value.strip() else None
+    if kind is bool or kind is int:
+        return value
+    if kind is float:
+        return None if value != value else round(value, 9)  # NaN
     if is_missing(value):
         return None
     if hasattr(value, "item") and not isinstance(value, (pd.Timestamp, datetime, date)):
@@ -220,8 +229,6 @@ def normalize(value, as_date: bool = False):
     if isinstance(value, date):
         return value.isoformat()
     value = str(value)
-    # An empty or blank string is a null: Collections and HubSpot would clear the
-    # field while a Bulk CSV's empty cell leaves it unchanged, so it gets one meaning.
     return value if value.strip() else None
 
 
@@ -543,9 +550,8 @@ def _adopt_existing(spec: SyncSpec, store: SyncStore, plan: Plan, destination: D
         if rec.key not in found:
             continue
         st = dict(plan.state.get(rec.key) or {"record_key": rec.key})
-        st.update(status=SYNCED, synced_hash=rec.hash, synced_payload=rec.payload, synced_at=now,
-                  destination_id=found[rec.key], error_code=None, error_message=None, failures=0,
-                  last_run_id=run_id, updated_at=now)
+        _mark_synced(st, rec, now, found[rec.key])
+        st.update(last_run_id=run_id, updated_at=now)
         plan.state[rec.key] = st
         rows.append(st)
         logs.append({"run_id": run_id, "record_key": rec.key, "operation": rec.operation, "outcome": "adopted",
@@ -583,9 +589,7 @@ def _reconcile(spec, store: SyncStore, state, keys: list[str], destination: Dest
     for rec in records:
         st = dict(state[rec.key])
         if rec.key in found:
-            st.update(status=SYNCED, synced_hash=rec.hash, synced_payload=rec.payload, synced_at=now,
-                      destination_id=found[rec.key] or st.get("destination_id"),
-                      error_code=None, error_message=None, failures=0)
+            _mark_synced(st, rec, now, found[rec.key])
             logs.append({"run_id": run_id, "record_key": rec.key, "operation": rec.operation,
                          "outcome": "reconciled", "destination_id": st["destination_id"],
                          "payload_hash": rec.hash, "logged_at": now,
@@ -603,6 +607,14 @@ def _reconcile(spec, store: SyncStore, state, keys: list[str], destination: Dest
         log.info("sync '%s': %d of %d interrupted records were already in %s; not resent",
                  spec.name, len(found), len(records), spec.destination)
     return len(found)
+
+
+def _mark_synced(st: dict, rec: PlannedRecord, now, destination_id: str | None) -> None:
+    """The record's state once the destination holds `rec`: what was written, and
+    no attempt left to recover."""
+    st.update(status=SYNCED, synced_hash=rec.hash, synced_payload=rec.payload, synced_at=now,
+              destination_id=destination_id or st.get("destination_id"), attempt_payload=None,
+              error_code=None, error_message=None, failures=0)
 
 
 def _intent_rows(records: Sequence[PlannedRecord], state, run_id: str) -> list[dict]:
@@ -697,6 +709,7 @@ def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination
     answers: list[dict] = []  # state rows of the last group, written with the next group's intent
     logs: list[dict] = []
     pool = ThreadPoolExecutor(destination.concurrency) if destination.concurrency > 1 else None
+    writer = ThreadPoolExecutor(1)
     try:
         for g, group in enumerate(groups):
             pending = sum(len(b.records) for grp in groups[g:] for b in grp)
@@ -705,13 +718,20 @@ def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination
                 _checkpoint(store, logs, answers)
                 _stopped_for_budget(spec, out, stop, pending, log)
                 return
-            _checkpoint(store, logs, answers + _intent_rows([r for b in group for r in b.records], state, run_id))
+            # The group's intent (with the previous group's answers) is written while the
+            # destination prepares its calls; it is durable before any call that applies
+            # a record goes out (`Destination.ready`): a Bulk job is created and uploaded
+            # meanwhile, and closed (which applies it) only after.
+            intent = writer.submit(_checkpoint, store, logs,
+                                   answers + _intent_rows([r for b in group for r in b.records], state, run_id))
+            destination.ready = intent.result
             if lease is not None:
                 lease.heartbeat()
             if pool is not None:
                 deliveries = list(pool.map(lambda b: deliver(destination, b), group))
             else:
                 deliveries = [deliver(destination, b) for b in group]
+            intent.result()  # a failed checkpoint stops the run here (nothing was applied without it)
             answers, logs = [], []
             errors: list[tuple[Batch, Exception]] = []
             first_batch = sum(len(grp) for grp in groups[:g]) + 1
@@ -749,6 +769,7 @@ def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination
                 raise SyncFailed(out.message, out)
         _checkpoint(store, logs, answers)
     finally:
+        writer.shutdown(wait=True)
         if pool is not None:
             pool.shutdown(wait=True)
 
@@ -773,9 +794,7 @@ def _record_outcome(spec, st: dict, rec: PlannedRecord, res: RecordResult, out: 
         out.succeeded += 1
         out.created += created
         out.updated += not created
-        st.update(status=SYNCED, synced_hash=rec.hash, synced_payload=rec.payload, synced_at=now,
-                  destination_id=res.destination_id or st.get("destination_id"),
-                  error_code=None, error_message=None, failures=0)
+        _mark_synced(st, rec, now, res.destination_id)
         outcome = "success"
     elif res.unknown:
         st.update(status=IN_FLIGHT, error_code=res.error_code, error_message=res.error_message)
@@ -798,8 +817,7 @@ def _record_outcome(spec, st: dict, rec: PlannedRecord, res: RecordResult, out: 
 
 
 def _checkpoint(store: SyncStore, logs: list[dict], rows: list[dict]) -> None:
-    store.write_log(logs)
-    store.write_state(rows)
+    store.checkpoint(logs, rows)
 
 
 def _stopped_for_budget(spec: SyncSpec, out: SyncOutcome, reason, deferred: int, log) -> None:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from cs_platform.resources.warehouse import Warehouse
+from cs_platform.resources.warehouse import Warehouse, Write
 from cs_platform.values import is_missing
 
 SCHEMA = "activation"
@@ -94,13 +94,10 @@ class SyncStore:
             STATE_TABLE, f"select * from {self.warehouse.table_ref(STATE_TABLE)} where sync = ?", [self.sync])
         if df is None:
             return {}
-        rows: dict[str, dict] = {}
-        for rec in df.to_dict("records"):
-            rec = {k: _none(v) for k, v in rec.items()}
-            for col in ("synced_payload", "attempt_payload"):
-                rec[col] = json.loads(rec[col]) if rec.get(col) else None
-            rows[rec["record_key"]] = rec
-        return rows
+        df = df.astype(object).where(df.notna(), None)  # pandas' missing markers -> None, column-wise
+        for col in ("synced_payload", "attempt_payload"):
+            df[col] = [json.loads(v) if v else None for v in df[col]]
+        return {rec["record_key"]: rec for rec in df.to_dict("records")}
 
     def last_source_rows(self) -> int | None:
         """Source rows at the last run that got past the guards and sent (the shrink baseline)."""
@@ -114,7 +111,7 @@ class SyncStore:
         return int(df.iat[0, 0])
 
     # ------------------------------------------------------------------ writes
-    def write_state(self, rows: Iterable[Mapping]) -> None:
+    def _state_write(self, rows: Iterable[Mapping]) -> Write | None:
         records = []
         for row in rows:
             rec = {c: row.get(c) for c in STATE_COLUMNS}
@@ -123,15 +120,28 @@ class SyncStore:
                 if rec[col] is not None and not isinstance(rec[col], str):
                     rec[col] = canonical_json(rec[col])
             records.append(rec)
-        if records:
-            self.warehouse.write(STATE_TABLE, pd.DataFrame.from_records(records, columns=list(STATE_COLUMNS)),
-                                 STATE_COLUMNS, key_columns=("sync", "record_key"))
+        if not records:
+            return None
+        return Write(STATE_TABLE, pd.DataFrame.from_records(records, columns=list(STATE_COLUMNS)), STATE_COLUMNS,
+                     key_columns=("sync", "record_key"))
+
+    def _log_write(self, rows: Iterable[Mapping]) -> Write | None:
+        records = [{**{c: row.get(c) for c in LOG_COLUMNS}, "sync": self.sync} for row in rows]
+        if not records:
+            return None
+        return Write(LOG_TABLE, pd.DataFrame.from_records(records, columns=list(LOG_COLUMNS)), LOG_COLUMNS)
+
+    def write_state(self, rows: Iterable[Mapping]) -> None:
+        self.checkpoint((), rows)
 
     def write_log(self, rows: Iterable[Mapping]) -> None:
-        records = [{**{c: row.get(c) for c in LOG_COLUMNS}, "sync": self.sync} for row in rows]
-        if records:
-            self.warehouse.write(LOG_TABLE, pd.DataFrame.from_records(records, columns=list(LOG_COLUMNS)),
-                                 LOG_COLUMNS)
+        self.checkpoint(rows, ())
+
+    def checkpoint(self, logs: Iterable[Mapping], rows: Iterable[Mapping]) -> None:
+        """Log entries and state rows, written together (one transaction on DuckDB)."""
+        writes = [w for w in (self._log_write(logs), self._state_write(rows)) if w is not None]
+        if writes:
+            self.warehouse.write_many(writes)
 
     def write_run(self, row: Mapping) -> None:
         rec = {**{c: row.get(c) for c in RUN_COLUMNS}, "sync": self.sync}
@@ -147,19 +157,18 @@ class SyncLease:
     """Mutual exclusion between runs of one sync, kept in the warehouse next to the
     state it protects, so it holds across processes, hosts and Dagster instances.
 
-    Acquire: drop the sync's expired rows, insert our row, wait `settle_seconds`
-    (so a competing insert that started at the same moment is visible), then read
-    the live rows: the earliest (acquired_at, run_id) holds the lease, the others
-    delete their row and wait. The holder heartbeats at every checkpoint; a row
-    whose heartbeat is older than `ttl_seconds` is expired. A holder known to be
-    dead (its process on this host is gone, or `finished(run_id)` says its Dagster
-    run ended) is taken over at once, so a killed run never blocks the next."""
+    Acquire: drop the sync's expired row, then insert ours only if the sync has
+    none (`Warehouse.insert_if_absent`: one atomic statement, so two runs can never
+    both hold it). A run that finds it held waits, polling, up to `wait_seconds`.
+    The holder heartbeats at every checkpoint; a row whose heartbeat is older than
+    `ttl_seconds` is expired. A holder known to be dead (its process on this host is
+    gone, or `finished(run_id)` says its Dagster run ended) is taken over at once,
+    so a killed run never blocks the next."""
 
     def __init__(self, store: "SyncStore", run_id: str, *, ttl_seconds: float = 600.0,
-                 wait_seconds: float = 300.0, settle_seconds: float = 0.2,
-                 finished: Callable[[str], bool] | None = None):
+                 wait_seconds: float = 300.0, finished: Callable[[str], bool] | None = None):
         self.store, self.run_id = store, run_id
-        self.ttl, self.wait, self.settle = ttl_seconds, wait_seconds, settle_seconds
+        self.ttl, self.wait = ttl_seconds, wait_seconds
         self.finished = finished
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self._beat = 0.0
@@ -169,10 +178,10 @@ class SyncLease:
     def _table(self) -> str:
         return self.store.warehouse.table_ref(LEASE_TABLE)
 
-    def _live(self) -> list[dict]:
-        df = self.store.warehouse.query(
-            f"select * from {self._table} where sync = ? order by acquired_at, run_id", [self.store.sync])
-        return [{k: _none(v) for k, v in row.items()} for row in df.to_dict("records")]
+    def _current(self) -> dict | None:
+        df = self.store.warehouse.query(f"select * from {self._table} where sync = ?", [self.store.sync])
+        rows = [{k: _none(v) for k, v in row.items()} for row in df.to_dict("records")]
+        return rows[0] if rows else None
 
     def _delete(self, run_id: str) -> None:
         self.store.warehouse.execute(f"delete from {self._table} where sync = ? and run_id = ?",
@@ -191,34 +200,31 @@ class SyncLease:
 
     def acquire(self) -> None:
         warehouse, sync = self.store.warehouse, self.store.sync
-        warehouse.write(LEASE_TABLE, pd.DataFrame(columns=list(LEASE_COLUMNS)), LEASE_COLUMNS)  # create if missing
         deadline = time.monotonic() + self.wait
-        pause = 0.5
+        pause = 0.2
         while True:
             now = utcnow()
-            warehouse.execute(f"delete from {self._table} where sync = ? and heartbeat_at < ?",
-                              [sync, now - timedelta(seconds=self.ttl)])
-            warehouse.write(LEASE_TABLE, pd.DataFrame([{
-                "sync": sync, "run_id": self.run_id, "holder": self.holder, "acquired_at": now,
-                "heartbeat_at": now}]), LEASE_COLUMNS, key_columns=("sync", "run_id"))
-            time.sleep(self.settle)
-            live = self._live()
-            if live and live[0]["run_id"] == self.run_id:
+            row = {"sync": sync, "run_id": self.run_id, "holder": self.holder, "acquired_at": now,
+                   "heartbeat_at": now}
+            if warehouse.insert_if_absent(LEASE_TABLE, row, LEASE_COLUMNS, ("sync",)):
                 self._beat = time.monotonic()
                 return
-            self._delete(self.run_id)
-            holder = next((r for r in live if r["run_id"] != self.run_id), None)
-            if holder is not None and self._dead(holder):
+            holder = self._current()
+            if holder is None:
+                continue  # released in between
+            if holder["run_id"] == self.run_id:
+                return  # already ours (a retried step of the same run)
+            stale = holder["heartbeat_at"] is None or holder["heartbeat_at"] < now - timedelta(seconds=self.ttl)
+            if stale or self._dead(holder):
                 self._delete(holder["run_id"])
                 continue
-            if holder is not None:
-                self.waited_for = holder["run_id"]
+            self.waited_for = holder["run_id"]
             if time.monotonic() > deadline:
                 raise LeaseHeld(
-                    f"sync '{sync}' is being run by run {holder and holder['run_id']} ({holder and holder['holder']}, "
-                    f"since {holder and holder['acquired_at']}); this run waited {self.wait:.0f} s and sent nothing. "
-                    f"Runs of one sync never overlap; if that run is dead, its lease expires "
-                    f"{self.ttl:.0f} s after its last heartbeat.")
+                    f"sync '{sync}' is being run by run {holder['run_id']} ({holder['holder']}, since "
+                    f"{holder['acquired_at']}); this run waited {self.wait:.0f} s and sent nothing. Runs of one "
+                    f"sync never overlap; if that run is dead, its lease expires {self.ttl:.0f} s after its "
+                    f"last heartbeat ({holder['heartbeat_at']}).")
             time.sleep(pause)
             pause = min(pause * 1.5, 5.0)
 

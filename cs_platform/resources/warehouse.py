@@ -16,6 +16,8 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -32,6 +34,18 @@ BIGQUERY_TYPES = {"string": "STRING", "integer": "INT64", "float": "FLOAT64", "b
 def quote(identifier: str) -> str:
     """Quote a column name; source field names may carry dots, spaces or mixed case."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclass
+class Write:
+    """One table write of a `Warehouse.write_many` (the arguments of `Warehouse.write`)."""
+
+    table: str
+    df: pd.DataFrame
+    columns: Mapping[str, str]
+    key_columns: Sequence[str] = ()
+    replace_where: tuple[str, Sequence] | None = None
+    replace_all: bool = False
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -58,6 +72,12 @@ class Warehouse(dg.ConfigurableResource):
         Returns the number of rows written.
         """
 
+    def write_many(self, writes: Sequence[Write]) -> int:
+        """Several `write`s; one transaction where the engine allows it (DuckDB),
+        else one per table (BigQuery). Returns the rows written."""
+        return sum(self.write(w.table, w.df, w.columns, key_columns=w.key_columns, replace_where=w.replace_where,
+                              replace_all=w.replace_all) for w in writes)
+
     @abstractmethod
     def query(self, sql: str, params: Sequence | None = None) -> pd.DataFrame:
         """Run a read query and return the result."""
@@ -75,6 +95,13 @@ class Warehouse(dg.ConfigurableResource):
         BigQuery `STRING`, `FLOAT`, ...) of `table`, or None when it does not exist
         (or this engine cannot tell)."""
         return None
+
+    @abstractmethod
+    def insert_if_absent(self, table: str, row: Mapping, columns: Mapping[str, str],
+                         key_columns: Sequence[str]) -> bool:
+        """Insert `row` unless a row with the same `key_columns` exists, atomically
+        (one statement: two callers can never both insert). True when it was inserted.
+        The table is created on first use."""
 
     def table_ref(self, table: str) -> str:
         """The table's name as SQL for this engine."""
@@ -128,6 +155,24 @@ class DuckDBWarehouse(Warehouse):
                 con.close()
 
     def write(self, table, df, columns, *, key_columns=(), replace_where=None, replace_all=False):
+        return self.write_many([Write(table, df, columns, key_columns=key_columns, replace_where=replace_where,
+                                      replace_all=replace_all)])
+
+    def write_many(self, writes):
+        with self._connect() as con:
+            con.execute("begin transaction")
+            try:
+                for w in writes:
+                    self._write_in(con, w)
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+        return sum(len(w.df) for w in writes)
+
+    @staticmethod
+    def _write_in(con, w: "Write") -> None:
+        table, df, columns = w.table, w.df, w.columns
         schema, name = table.split(".")
         target = f"{schema}.{quote(name)}"
         select = ", ".join(
@@ -135,39 +180,50 @@ class DuckDBWarehouse(Warehouse):
             else f"cast(null as {DUCKDB_TYPES[t]}) as {quote(c)}"
             for c, t in columns.items()
         )
-        with self._connect() as con:
-            con.register("incoming", df)
-            con.execute("begin transaction")
-            try:
-                con.execute(f"create schema if not exists {schema}")
-                col_defs = ", ".join(f"{quote(c)} {DUCKDB_TYPES[t]}" for c, t in columns.items())
-                con.execute(f"create table if not exists {target} ({col_defs})")
-                existing = {r[0] for r in con.execute(
-                    "select column_name from information_schema.columns "
-                    "where table_schema = ? and table_name = ?", [schema, name]).fetchall()}
-                for c, t in columns.items():
-                    if c not in existing:
-                        con.execute(f"alter table {target} add column {quote(c)} {DUCKDB_TYPES[t]}")
-                con.execute(f"create temp table staged as select {select} from incoming")
-                if replace_all:
-                    con.execute(f"delete from {target}")
-                elif replace_where is not None:
-                    column, values = replace_where
-                    con.execute(f"delete from {target} where {quote(column)} in "
-                                f"(select unnest(?::{DUCKDB_TYPES[columns[column]]}[]))", [list(values)])
-                elif key_columns:
-                    keys = " and ".join(f"t.{quote(k)} = s.{quote(k)}" for k in key_columns)
-                    con.execute(f"delete from {target} t where exists "
-                                f"(select 1 from staged s where {keys})")
-                con.execute(f"insert into {target} by name select * from staged")
-                con.execute("drop table staged")
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
-            finally:
-                con.unregister("incoming")
-        return len(df)
+        con.register("incoming", df)
+        try:
+            con.execute(f"create schema if not exists {schema}")
+            col_defs = ", ".join(f"{quote(c)} {DUCKDB_TYPES[t]}" for c, t in columns.items())
+            con.execute(f"create table if not exists {target} ({col_defs})")
+            existing = {r[0] for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ?", [schema, name]).fetchall()}
+            for c, t in columns.items():
+                if c not in existing:
+                    con.execute(f"alter table {target} add column {quote(c)} {DUCKDB_TYPES[t]}")
+            con.execute(f"create temp table staged as select {select} from incoming")
+            if w.replace_all:
+                con.execute(f"delete from {target}")
+            elif w.replace_where is not None:
+                column, values = w.replace_where
+                con.execute(f"delete from {target} where {quote(column)} in "
+                            f"(select unnest(?::{DUCKDB_TYPES[columns[column]]}[]))", [list(values)])
+            elif w.key_columns:
+                keys = " and ".join(f"t.{quote(k)} = s.{quote(k)}" for k in w.key_columns)
+                con.execute(f"delete from {target} t where exists "
+                            f"(select 1 from staged s where {keys})")
+            con.execute(f"insert into {target} by name select * from staged")
+            con.execute("drop table staged")
+        finally:
+            con.unregister("incoming")
+
+    def insert_if_absent(self, table, row, columns, key_columns):
+        import duckdb
+
+        schema, name = table.split(".")
+        target = f"{schema}.{quote(name)}"
+        values = ", ".join(f"cast(? as {DUCKDB_TYPES[t]})" for t in columns.values())
+        match = " and ".join(f"{quote(k)} = ?" for k in key_columns)
+        sql = (f"insert into {target} ({', '.join(quote(c) for c in columns)}) select {values} "
+               f"where not exists (select 1 from {target} where {match})")
+        params = [row.get(c) for c in columns] + [row[k] for k in key_columns]
+        try:
+            with self._connect() as con:
+                return con.execute(sql, params).fetchone()[0] == 1  # DuckDB answers the inserted count
+        except duckdb.CatalogException:  # first use: create the table, then once more
+            self.write(table, pd.DataFrame(columns=list(columns)), columns)
+            with self._connect() as con:
+                return con.execute(sql, params).fetchone()[0] == 1
 
     def query(self, sql, params=None):
         with self._connect(read_only=True) as con:
@@ -262,6 +318,28 @@ class BigQueryWarehouse(Warehouse):
             client.delete_table(scratch, not_found_ok=True)
         return len(df)
 
+    def insert_if_absent(self, table, row, columns, key_columns):
+        from google.api_core.exceptions import NotFound
+
+        # MERGE is one mutating DML statement: BigQuery runs those on a table one at a
+        # time (or fails the conflicting one), so two callers can never both insert.
+        source = ", ".join(f"cast(? as {BIGQUERY_TYPES[t]}) as `{c}`" for c, t in columns.items())
+        match = " and ".join(f"t.`{k}` = s.`{k}`" for k in key_columns)
+        cols = ", ".join(f"`{c}`" for c in columns)
+        sql = (f"merge {self.table_ref(table)} t using (select {source}) s on {match} "
+               f"when not matched then insert ({cols}) values ({', '.join(f's.`{c}`' for c in columns)})")
+        params = [row.get(c) for c in columns]
+        for attempt in range(2):
+            try:
+                job = self._bq().query(sql, job_config=_bq_params(params))
+                job.result()
+                return (job.num_dml_affected_rows or 0) == 1
+            except NotFound:
+                if attempt:
+                    raise
+                self.write(table, pd.DataFrame(columns=list(columns)), columns)
+        return False
+
     def query(self, sql, params=None):
         return self._bq().query(sql, job_config=_bq_params(params)).to_dataframe()
 
@@ -311,9 +389,17 @@ def _bq_params(params):
 
     if not params:
         return None
-    types = {bool: "BOOL", int: "INT64", float: "FLOAT64", str: "STRING"}
+    def kind(value) -> str:
+        if isinstance(value, bool):
+            return "BOOL"
+        if isinstance(value, datetime):
+            return "TIMESTAMP"
+        if isinstance(value, date):
+            return "DATE"
+        return {int: "INT64", float: "FLOAT64"}.get(type(value), "STRING")
+
     return bigquery.QueryJobConfig(query_parameters=[
-        bigquery.ScalarQueryParameter(None, types.get(type(v), "STRING"), v) for v in params])
+        bigquery.ScalarQueryParameter(None, kind(v), v) for v in params])
 
 
 def _bq_literal(value) -> str:

@@ -60,6 +60,11 @@ class Destination(ABC):
     max_batch_size: ClassVar[int]  # records per write call the API accepts
     record_id_field: ClassVar[str]  # the CRM's own record id field
     concurrency: int = 1  # batches the engine may have in flight at once
+
+    def ready(self) -> None:  # noqa: B027 - replaced per group by the engine; nothing to wait for by default
+        """Blocks until the engine's intent checkpoint for the batches being sent is
+        written; the engine sets it per group. A destination calls it right before
+        the first call that applies records (it may prepare before: a Bulk upload)."""
     max_usage_share: float = 1.0  # of the daily API budget this sync may use up to
 
     @classmethod

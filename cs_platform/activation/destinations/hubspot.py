@@ -116,6 +116,7 @@ class HubSpotDestination(Destination):
         else:
             path = "batch/create"
             inputs = [{"objectWriteTraceId": r.key, "properties": self._properties(r)} for r in records]
+        self.ready()
         self.limiter.acquire()
         body = self.client.request("POST", f"{self.base}/{path}", json={"inputs": inputs},
                                    retry=self.idempotent) or {}

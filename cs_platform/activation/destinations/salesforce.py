@@ -61,6 +61,7 @@ BULK_CALLS_ESTIMATE = 6  # create, upload, close, ~2 polls, the successful resul
 SOQL_IN_CHUNK = 200  # keys per reconciliation query (keeps the URL short)
 BULK_TERMINAL = ("JobComplete", "Failed", "Aborted")
 BULK_POLL_MAX_SECONDS = 10.0
+BULK_FAST_POLL_SECONDS = 2.0  # poll at the short interval this long, then back off
 
 
 class SalesforceDestination(Destination):
@@ -173,6 +174,7 @@ class SalesforceDestination(Destination):
             path, method = "composite/sobjects", "PATCH"
         else:  # insert: not idempotent, so sent once (a lost answer leaves the records in flight)
             path, method = "composite/sobjects", "POST"
+        self.ready()
         results = self._call(method, path, json=body, retry=self.idempotent).json() or []
         if len(results) != len(records):
             raise RuntimeError(f"Salesforce answered {len(results)} results for {len(records)} records")
@@ -218,6 +220,7 @@ class SalesforceDestination(Destination):
         writer.writerows(rows)
         self._call("PUT", f"jobs/ingest/{job_id}/batches", data=out.getvalue().encode("utf-8"),
                    headers={"Content-Type": "text/csv"}, retry=False)
+        self.ready()  # closing the job applies it: the intent checkpoint must be written first
         self._call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         job = self._wait_for(job_id)
 
@@ -264,9 +267,10 @@ class SalesforceDestination(Destination):
         return results
 
     def _wait_for(self, job_id: str) -> dict:
-        """Poll the job: a short first wait (small jobs finish in well under a
-        second), then doubling up to BULK_POLL_MAX_SECONDS."""
-        deadline = time.monotonic() + self.bulk_timeout_seconds
+        """Poll the job every `bulk_poll_seconds` for its first ~2 seconds (small
+        jobs finish in well under a second), then doubling up to BULK_POLL_MAX_SECONDS."""
+        started = time.monotonic()
+        deadline = started + self.bulk_timeout_seconds
         wait = self.bulk_poll_seconds
         while True:
             time.sleep(wait)
@@ -277,7 +281,8 @@ class SalesforceDestination(Destination):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Bulk job {job_id} still {job.get('state')} after "
                                    f"{self.bulk_timeout_seconds:.0f} s; its records are checked on the next run")
-            wait = min(wait * 2, BULK_POLL_MAX_SECONDS)
+            if time.monotonic() - started > BULK_FAST_POLL_SECONDS:
+                wait = min(wait * 2, BULK_POLL_MAX_SECONDS)
 
     # ------------------------------------------------------------------ reconcile
     def reconcile(self, records: Sequence[PlannedRecord]) -> dict[str, str | None]:
