@@ -266,8 +266,13 @@ def build_records(spec: SyncSpec, df: pd.DataFrame
     by_key: dict[str, PlannedRecord] = {}
     counts: dict[str, int] = {}
     invalid: list[InvalidRow] = []
-    for row in df.to_dict("records"):
-        key = key_text(row[spec.key_column])
+    # Column-wise: `tolist()` hands back plain Python values, which `normalize` takes fast.
+    keys = df[spec.key_column].tolist()
+    record_ids = df[spec.record_id_column].tolist() if spec.record_id_column else [None] * len(df)
+    columns = {m.column: [normalize(v, as_date=m.column in date_cols) for v in df[m.column].tolist()]
+               for m in spec.fields}
+    for i, raw_key in enumerate(keys):
+        key = key_text(raw_key)
         if key is None:
             invalid.append(InvalidRow(None, f"null key ({spec.key_column})"))
             continue
@@ -275,14 +280,14 @@ def build_records(spec: SyncSpec, df: pd.DataFrame
         counts[key] = counts.get(key, 0) + 1
         record_id = None
         if spec.record_id_column:
-            record_id = key_text(row[spec.record_id_column])
+            record_id = key_text(record_ids[i])
             if record_id is None and spec.mode == "update":
                 invalid.append(InvalidRow(key, f"null {spec.record_id_column}: no {spec.destination} "
                                                f"record to update (mode update never creates)"))
                 continue
         fields: dict = {}
         for m in spec.fields:
-            value = normalize(row[m.column], as_date=m.column in date_cols)
+            value = columns[m.column][i]
             if value is None and m.nulls == "skip":
                 continue
             fields[m.field] = value
