@@ -168,7 +168,8 @@ def _salesforce_schema(spec: SyncSpec, sf, timeout: float) -> dict[str, CrmField
         schema[name] = CrmField(
             name=name, type=_SF_KINDS.get(raw, "other"),
             writable_on_create=bool(f.get("createable")), writable_on_update=bool(f.get("updateable")),
-            is_key=bool(f.get("externalId")) or (name == "Id"),
+            # `externalId` in REST describe; some tools (Tooling/FieldDefinition exports) say externalIdFlag.
+            is_key=bool(f.get("externalId") or f.get("externalIdFlag")) or (name == "Id"),
             raw_type=raw, unique=f.get("unique"),
             standard=not (f.get("custom") or name.endswith("__c")),
             options=tuple(str(v.get("value")) for v in f.get("picklistValues") or [] if v.get("active", True)),

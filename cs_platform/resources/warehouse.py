@@ -86,15 +86,16 @@ class Warehouse(dg.ConfigurableResource):
     def execute(self, sql: str, params: Sequence | None = None) -> None:
         """Run a statement (DDL or DML)."""
 
-    @abstractmethod
     def columns(self, table: str) -> list[str] | None:
         """Column names of `table`, or None when it does not exist."""
+        types = self.column_types(table)
+        return list(types) if types else None
 
+    @abstractmethod
     def column_types(self, table: str) -> dict[str, str] | None:
         """Column name -> the engine's own type name (DuckDB `VARCHAR`, `DOUBLE`, ...;
-        BigQuery `STRING`, `FLOAT`, ...) of `table`, or None when it does not exist
-        (or this engine cannot tell)."""
-        return None
+        BigQuery `STRING`, `FLOAT`, ...) of `table`, in column order, or None when it
+        does not exist."""
 
     @abstractmethod
     def insert_if_absent(self, table: str, row: Mapping, columns: Mapping[str, str],
@@ -233,15 +234,6 @@ class DuckDBWarehouse(Warehouse):
         with self._connect() as con:
             con.execute(sql, params or [])
 
-    def columns(self, table):
-        schema, name = table.split(".")
-        with self._connect(read_only=True) as con:
-            rows = con.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, name]).fetchall()
-        return [r[0] for r in rows] or None
-
     def column_types(self, table):
         schema, name = table.split(".")
         if not Path(self.path).exists():
@@ -345,16 +337,6 @@ class BigQueryWarehouse(Warehouse):
 
     def execute(self, sql, params=None):
         self._bq().query(sql, job_config=_bq_params(params)).result()
-
-    def columns(self, table):
-        from google.api_core.exceptions import NotFound
-
-        schema, name = table.split(".")
-        try:
-            t = self._bq().get_table(f"{self.project}.{self.dataset_prefix}{schema}.{name}")
-        except NotFound:
-            return None
-        return [f.name for f in t.schema]
 
     def column_types(self, table):
         from google.api_core.exceptions import NotFound
