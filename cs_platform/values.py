@@ -18,6 +18,18 @@ def is_missing(value) -> bool:
         return False
 
 
+def plain(value):
+    """A pandas/numpy scalar as a plain Python value for JSON: None for missing
+    markers, numpy numbers as int/float/bool, Timestamps as datetimes."""
+    if is_missing(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalar
+        return value.item()
+    return value
+
+
 def same_value(actual, intended) -> bool:
     """Is the value a CRM holds the one we meant to write? Tolerates the type
     changes of the round trip (numbers as text from a CSV load or HubSpot's text

@@ -199,7 +199,9 @@ def print_summary(defs: dg.Definitions, instance: dg.DagsterInstance, built: lis
     for obj in catalog.SOURCE_OBJECTS.values():
         print(f"  {obj.table:<42} {warehouse.row_count(obj.table):>10,}")
     if warehouse.columns(QUARANTINE_TABLE):
-        print(f"  {QUARANTINE_TABLE:<42} {warehouse.row_count(QUARANTINE_TABLE):>10,} quarantined")
+        unresolved = warehouse.scalar(f"select count(*) from {warehouse.table_ref(QUARANTINE_TABLE)} "
+                                      "where resolved_at is null")
+        print(f"  {QUARANTINE_TABLE:<42} {int(unresolved):>10,} quarantined, unresolved")
 
     bands = warehouse.query("select usage_health_band as band, count(*) as n from marts.usage_health "
                             "group by 1 order by 1")

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from cs_platform.resources.warehouse import Warehouse, Write
-from cs_platform.values import is_missing
+from cs_platform.values import plain
 
 SCHEMA = "activation"
 STATE_TABLE = f"{SCHEMA}.sync_state"
@@ -180,7 +180,7 @@ class SyncLease:
 
     def _current(self) -> dict | None:
         df = self.store.warehouse.query(f"select * from {self._table} where sync = ?", [self.store.sync])
-        rows = [{k: _none(v) for k, v in row.items()} for row in df.to_dict("records")]
+        rows = [{k: plain(v) for k, v in row.items()} for row in df.to_dict("records")]
         return rows[0] if rows else None
 
     def _delete(self, run_id: str) -> None:
@@ -242,14 +242,3 @@ class SyncLease:
 def canonical_json(value) -> str:
     """The one serialisation the payload hash is computed over: sorted keys, no spaces."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _none(value):
-    """pandas' missing markers (NaN, NaT, pd.NA) -> None."""
-    if is_missing(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if hasattr(value, "item"):  # numpy scalar
-        return value.item()
-    return value

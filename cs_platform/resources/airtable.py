@@ -9,7 +9,7 @@ import dagster as dg
 import requests
 from urllib3.util.retry import Retry
 
-from cs_platform.resources.http import check_response, retrying_session
+from cs_platform.resources.http import DEFAULT_MAX_RETRY_AFTER_SECONDS, CappedRetry, check_response, retrying_session
 
 # Airtable documents a 30 s penalty after a 429 and sends no Retry-After
 # (https://airtable.com/developers/web/api/rate-limits).
@@ -23,6 +23,7 @@ class AirtableResource(dg.ConfigurableResource):
     page_size: int = 100  # Airtable's maximum
     # Wait after a 429 that carries no Retry-After; tests shorten it.
     rate_limit_wait_seconds: float = AIRTABLE_RATE_LIMIT_WAIT_SECONDS
+    max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS  # a longer asked wait fails the call
 
     def list_records(self, table: str) -> list[dict]:
         """Every record of one table, following `offset` from page to page.
@@ -54,7 +55,7 @@ class AirtableResource(dg.ConfigurableResource):
             params["offset"] = page["offset"]
 
     def _session(self) -> requests.Session:
-        session = retrying_session()
+        session = retrying_session(max_retry_after_seconds=self.max_retry_after_seconds, source="Airtable")
         session.headers["Authorization"] = f"Bearer {self.token}"
         for adapter in session.adapters.values():
             adapter.max_retries = RateLimitPenaltyRetry.like(
@@ -62,8 +63,8 @@ class AirtableResource(dg.ConfigurableResource):
         return session
 
 
-class RateLimitPenaltyRetry(Retry):
-    """urllib3's Retry, except that a 429 without Retry-After waits the vendor's
+class RateLimitPenaltyRetry(CappedRetry):
+    """The shared CappedRetry, except that a 429 without Retry-After waits the vendor's
     fixed penalty instead of the short exponential backoff, which would only spend
     more requests inside the penalty window."""
 
@@ -76,7 +77,8 @@ class RateLimitPenaltyRetry(Retry):
         """The same retry settings as `retry` (the shared session's), plus the penalty."""
         settings = {name: getattr(retry, name)
                     for name in inspect.signature(Retry.__init__).parameters if name != "self"}
-        return cls(**settings, penalty_seconds=penalty_seconds)
+        return cls(**settings, penalty_seconds=penalty_seconds, source=getattr(retry, "source", None),
+                   show_path=getattr(retry, "show_path", None))
 
     def new(self, **kw) -> RateLimitPenaltyRetry:
         # urllib3 copies the Retry on every attempt through new(); keep the penalty.

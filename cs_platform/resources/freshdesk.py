@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import requests
 
-from cs_platform.resources.http import check_response, retrying_session
+from cs_platform.resources.http import DEFAULT_MAX_RETRY_AFTER_SECONDS, check_response, retrying_session
 
 CREDENTIALS = "FRESHDESK_API_KEY"
 
@@ -23,10 +23,12 @@ class FreshdeskResource(dg.ConfigurableResource):
     api_key: str
     retry_backoff_seconds: float = 0.5  # urllib3 backoff factor; tests make it tiny
     timeout_seconds: float = 60.0
+    max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS  # a longer asked wait fails the call
     page_size: int = 100  # the list endpoints' maximum; tests lower it to page on small data
 
     def client(self) -> FreshdeskClient:
-        session = retrying_session(backoff_factor=self.retry_backoff_seconds)
+        session = retrying_session(backoff_factor=self.retry_backoff_seconds, timeout=self.timeout_seconds,
+                                   max_retry_after_seconds=self.max_retry_after_seconds, source="Freshdesk")
         session.auth = (self.api_key, "X")  # Freshdesk's convention: key as user, any password
         return FreshdeskClient(self, session)
 

@@ -8,7 +8,12 @@ from datetime import date
 import dagster as dg
 import requests
 
-from cs_platform.resources.http import SourceAuthError, check_response, retrying_session
+from cs_platform.resources.http import (
+    DEFAULT_MAX_RETRY_AFTER_SECONDS,
+    SourceAuthError,
+    check_response,
+    retrying_session,
+)
 
 READONLY_SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
 CREDENTIAL_HINT = ("GA4_ACCESS_TOKEN, or the Google application-default credentials "
@@ -21,6 +26,7 @@ class GoogleAnalyticsResource(dg.ConfigurableResource):
     # A bearer token (the sandbox's); None = Google application-default credentials.
     access_token: str | None = None
     page_size: int = 10_000  # rows per runReport call (the API allows up to 250,000)
+    max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS  # a longer asked wait fails the call
 
     def report_rows(
         self, start: date, end: date, dimensions: Sequence[str], metrics: Sequence[str]
@@ -52,7 +58,7 @@ class GoogleAnalyticsResource(dg.ConfigurableResource):
                 return
 
     def _session(self) -> requests.Session:
-        session = retrying_session()
+        session = retrying_session(max_retry_after_seconds=self.max_retry_after_seconds, source="GA4")
         session.headers["Authorization"] = f"Bearer {self.access_token or _default_credentials_token()}"
         return session
 

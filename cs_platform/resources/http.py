@@ -1,9 +1,11 @@
 """HTTP plumbing shared by every API client: retries, error messages, secret hygiene.
 
 Retries are urllib3's `Retry` (backoff, Retry-After honoured on 429/503), not a
-hand-rolled loop. A 401/403 is never retried: it fails at once, naming the setting
-to check. Error messages carry the method and path, never the query string or
-headers, because those can hold tokens.
+hand-rolled loop. A Retry-After is honoured up to `max_retry_after_seconds`
+(default 5 minutes; urllib3 alone would sleep up to 6 hours per retry): past it
+the call fails at once, naming the API, the call and the asked wait. A 401/403 is
+never retried: it fails at once, naming the setting to check. Error messages carry
+the method and path, never the query string or headers, because those can hold tokens.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+DEFAULT_MAX_RETRY_AFTER_SECONDS = 300.0  # the longest Retry-After a call waits out
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -32,6 +36,63 @@ class SourceError(RuntimeError):
 
 class SourceAuthError(SourceError):
     """The API rejected our credentials. Not retried: check the named setting."""
+
+
+class RetryAfterTooLong(SourceError):
+    """The API asked (Retry-After) for a longer wait than `max_retry_after_seconds`:
+    the call fails at once rather than holding the run (and its slot) for hours."""
+
+    def __init__(self, message: str, status: int | None, retry_after: float):
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class CappedRetry(Retry):
+    """urllib3's Retry, with a Retry-After past `retry_after_max` refused instead of
+    slept (urllib3 clamps it to that and sleeps; its default is 6 hours). `source`
+    names the API in the error ("HubSpot"); None names the host. The path is named
+    only when `show_path` (default: when `source` is given): a caller that has not
+    said which API it calls may hold a secret in its path (Slack's webhook URL)."""
+
+    def __init__(self, *args, source: str | None = None, show_path: bool | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source = source
+        self.show_path = source is not None if show_path is None else show_path
+
+    def new(self, **kw):
+        kw.setdefault("source", self.source)
+        kw.setdefault("show_path", self.show_path)
+        return super().new(**kw)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        asked = self._asked_wait(response)
+        if asked is not None and asked > self.retry_after_max:
+            if response is not None:
+                response.drain_conn()  # the connection goes back to the pool
+            source = self.source or (getattr(_pool, "host", None) or "The API")
+            call = f"{method} {urlsplit(url or '').path or '/'}" if self.show_path else f"a {method} call"
+            raise RetryAfterTooLong(
+                f"{source} asked to wait {asked:.0f} s (Retry-After) on {call}; the cap is "
+                f"{self.retry_after_max:.0f} s (max_retry_after_seconds). Not waiting: run again later, "
+                "or raise the setting if such waits are expected.",
+                getattr(response, "status", None), asked)
+        return super().increment(method, url, response=response, error=error, _pool=_pool,
+                                 _stacktrace=_stacktrace)
+
+    def _asked_wait(self, response) -> float | None:
+        """The Retry-After of a response that is to be retried, uncapped (None: none)."""
+        if response is None or not self.respect_retry_after_header or response.get_redirect_location():
+            return None
+        header = response.headers.get("Retry-After")
+        if header is None:
+            return None
+        try:
+            return _UNCAPPED.parse_retry_after(header)
+        except InvalidHeader:
+            return None  # urllib3 reports it when it sleeps, as before
+
+
+_UNCAPPED = Retry(retry_after_max=2**62)
 
 
 class CallCounter:
@@ -108,13 +169,19 @@ def retrying_session(
     backoff_max: float = 60.0,
     ca_bundle: str | None = None,
     timeout: float | None = None,
+    max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS,
+    source: str | None = None,
+    show_path: bool | None = None,
 ) -> requests.Session:
     """A `requests.Session` that retries 429 and 5xx with exponential backoff and
-    honours Retry-After, and (with `timeout`) never waits on a call longer than
-    that. All methods are retried: the platform's writes are upserts keyed by
-    external IDs, so a repeat cannot create a record twice. The one kind of call
-    that is not idempotent (a plain create) goes through `single_attempt(session)`."""
-    retry = Retry(
+    honours Retry-After up to `max_retry_after_seconds` (a longer asked wait raises
+    `RetryAfterTooLong`, naming `source`, e.g. "HubSpot", or else the host, and the
+    call's method and path; the path only with `source` unless `show_path`), and
+    (with `timeout`) never waits on a call longer than that. All methods are
+    retried: the platform's writes are upserts keyed by external IDs, so a repeat
+    cannot create a record twice. The one kind of call that is not idempotent (a
+    plain create) goes through `single_attempt(session)`."""
+    retry = CappedRetry(
         total=total,
         connect=3,
         read=3,
@@ -124,7 +191,10 @@ def retrying_session(
         status_forcelist=RETRY_STATUSES,
         allowed_methods=None,
         respect_retry_after_header=True,
+        retry_after_max=max_retry_after_seconds,
         raise_on_status=False,
+        source=source,
+        show_path=show_path,
     )
     session = requests.Session()
     adapter = TimeoutHTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8, timeout=timeout)

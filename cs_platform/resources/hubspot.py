@@ -15,7 +15,13 @@ from typing import Any
 import dagster as dg
 import requests
 
-from cs_platform.resources.http import SourceError, check_response, retrying_session, single_attempt
+from cs_platform.resources.http import (
+    DEFAULT_MAX_RETRY_AFTER_SECONDS,
+    SourceError,
+    check_response,
+    retrying_session,
+    single_attempt,
+)
 
 CREDENTIALS = "HUBSPOT_ACCESS_TOKEN"
 MODIFIED_PROPERTY = "hs_lastmodifieddate"
@@ -26,13 +32,15 @@ class HubSpotResource(dg.ConfigurableResource):
     access_token: str
     retry_backoff_seconds: float = 0.5  # urllib3 backoff factor; tests make it tiny
     timeout_seconds: float = 60.0
+    max_retry_after_seconds: float = DEFAULT_MAX_RETRY_AFTER_SECONDS  # a longer asked wait fails the call
     # The API's limits; tests lower them to page (and restart searches) on small data.
     search_page_size: int = 100
     events_page_size: int = 1000
     search_result_cap: int = 10_000  # a search query answers at most this many results
 
     def client(self) -> HubSpotClient:
-        session = retrying_session(backoff_factor=self.retry_backoff_seconds, timeout=self.timeout_seconds)
+        session = retrying_session(backoff_factor=self.retry_backoff_seconds, timeout=self.timeout_seconds,
+                                   max_retry_after_seconds=self.max_retry_after_seconds, source="HubSpot")
         session.headers["Authorization"] = f"Bearer {self.access_token}"
         return HubSpotClient(self, session)
 

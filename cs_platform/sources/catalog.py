@@ -52,8 +52,30 @@ class SourceObject:
     def table(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    @property
+    def sends_every_column(self) -> bool:
+        """Every load names every column the source has, null or not (see
+        COMPLETE_COLUMN_TOOLS): a catalog column missing from a load is schema drift."""
+        return self.tool in COMPLETE_COLUMN_TOOLS
+
+    @property
+    def partitions_share_keys(self) -> bool:
+        """Rows of different partitions (files) can carry the same primary key: the
+        partition column is not part of the key (KARTE files; not days, whose date is)."""
+        return self.partition_column is not None and self.partition_column not in self.primary_key
+
 
 LOAD_METADATA_COLUMNS = {"_loaded_at": "timestamp", "_load_id": "string"}
+
+# Tools whose every load names every column the source has, null or not: a CSV header
+# (KARTE), the columns of a database query (product DB; a column the table no longer
+# has is left out of the select), a SOQL select (Salesforce; a field that is gone fails
+# the query). A catalog column missing from their load was renamed or dropped at the
+# source, and the dbt models reading it would get nulls: `expected_columns_present`
+# fails with ERROR and blocks. The JSON APIs may leave a field out of a record when it
+# is null (HubSpot properties, Airtable empty fields, a null parent object flattened
+# away), so a column missing from their load may only be all null: there it warns.
+COMPLETE_COLUMN_TOOLS = frozenset({"product_db", "karte", "salesforce"})
 
 FEATURE_KEYS = ("session", "dashboards", "reports", "alerts", "integrations", "automation")
 # `session` is logged once per active user per day, so its active_users is the account's DAU.

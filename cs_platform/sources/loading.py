@@ -4,34 +4,54 @@ Every raw asset ends with `load(...)`. It
 1. flattens nested JSON one level (`properties.name` -> `properties__name`),
 2. casts each catalog column to its logical type; a record whose key is missing or
    whose value cannot be cast goes to `raw_quarantine.records` with the source,
-   object, key and reason, never silently dropped,
+   object, key, reason and payload, never silently dropped: each bad row is held
+   (once, however often it is loaded again) until it is resolved,
 3. fails the run (writing nothing) when the quarantined share passes the threshold,
 4. writes the good rows in one transaction (a partition, an upsert by key, or a
    full refresh), with `_loaded_at` and `_load_id` added,
 5. returns a `MaterializeResult` whose metadata and asset checks say what happened:
-   primary key unique within the load, expected columns present (schema drift
-   named), rows loaded when the source had rows.
+   primary key unique within the load and across files, catalog columns present
+   (a missing one blocks downstream where the source always names its columns),
+   no unexpected columns (a warning), rows loaded when the source had rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import dagster as dg
 import pandas as pd
 
-from cs_platform.resources.warehouse import Warehouse
+from cs_platform.resources.warehouse import Warehouse, Write
 from cs_platform.sources.catalog import LOAD_METADATA_COLUMNS, SourceObject
-from cs_platform.values import is_missing
+from cs_platform.values import plain
 
 QUARANTINE_TABLE = "raw_quarantine.records"
+# One row per bad source row, kept until it is resolved (see `quarantine_id` and
+# `resolve_quarantine`). `quarantined_at` is when the row was first seen; a later
+# load that sees the same bad row again updates reason, last_seen_at, load_id and
+# run_id. Unresolved rows: `where resolved_at is null`.
 QUARANTINE_COLUMNS = {
-    "source": "string", "object": "string", "record_key": "string", "reason": "string",
-    "payload": "json", "run_id": "string", "load_id": "string", "quarantined_at": "timestamp",
+    "quarantine_id": "string",   # hash of source, object, scope, record key, content and occurrence
+    "source": "string", "object": "string",
+    "record_key": "string",      # the primary key ('|'-joined), '' when the key is missing
+    "reason": "string",
+    "payload": "json",           # the row as read, every field
+    "scope": "string",           # what the load replaced: `<column>=<value>` (a file or partition),
+                                 # 'full refresh', or '' (an upsert by key)
+    "load_id": "string",         # the load that last saw it (a file name, a day, a cursor)
+    "source_version": "string",  # e.g. the export file's content hash, when the loader knows it
+    "run_id": "string",
+    "quarantined_at": "timestamp",  # first seen
+    "last_seen_at": "timestamp",
+    "resolved_at": "timestamp",  # null while open
+    "resolved_by": "string",     # 'load <load_id> ... (run <run_id>)', or whoever resolved it by hand
 }
+FULL_REFRESH_SCOPE = "full refresh"
 # The run fails when more than this share of a load is bad AND more than
 # QUARANTINE_MIN_COUNT records are: something systematic is wrong. A single bad
 # record in a small incremental load is quarantined without blocking the rest.
@@ -40,6 +60,7 @@ QUARANTINE_MIN_COUNT = 10
 
 CHECK_PRIMARY_KEY = "primary_key_unique"
 CHECK_COLUMNS = "expected_columns_present"
+CHECK_NEW_COLUMNS = "no_unexpected_columns"
 CHECK_NOT_EMPTY = "rows_loaded_when_source_had_rows"
 
 
@@ -47,12 +68,21 @@ def raw_check_specs(obj: SourceObject, asset_key: dg.AssetKey | None = None) -> 
     """The checks every raw table carries; `load` yields their results."""
     key = asset_key or dg.AssetKey(obj.asset_key_path)
     pk = ", ".join(obj.primary_key)
+    # Blocking: a failure with severity ERROR stops what is downstream in the run (the
+    # dbt models); a WARN does not.
     return [
-        dg.AssetCheckSpec(CHECK_PRIMARY_KEY, asset=key,
-                          description=f"Primary key ({pk}) present and unique within each load."),
-        dg.AssetCheckSpec(CHECK_COLUMNS, asset=key,
-                          description="The source still sends the catalog's columns; added and "
-                                      "removed columns are named (schema drift)."),
+        dg.AssetCheckSpec(CHECK_PRIMARY_KEY, asset=key, blocking=True,
+                          description=f"Primary key ({pk}) present and unique: a key repeated within "
+                                      "a load warns (the latest version is kept); a key loaded from "
+                                      "two files is an error naming both (docs/operations.md)."),
+        dg.AssetCheckSpec(CHECK_COLUMNS, asset=key, blocking=True,
+                          description="The source still sends every catalog column (the columns the "
+                                      "dbt sources declare); a missing one is named. An error where "
+                                      "the source always names its columns (product DB, Salesforce, "
+                                      "KARTE), else a warning (a JSON API may omit a null field)."),
+        dg.AssetCheckSpec(CHECK_NEW_COLUMNS, asset=key,
+                          description="The source sends no column the catalog lacks; a new one is "
+                                      "named (kept as text) in a warning."),
         dg.AssetCheckSpec(CHECK_NOT_EMPTY, asset=key,
                           description="When the source returned records, at least one was loaded."),
     ]
@@ -163,6 +193,9 @@ class LoadResult:
     duplicate_keys: list[str] = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
     removed_columns: list[str] = field(default_factory=list)
+    # key -> the partitions (files) holding it, for tables whose partitions share keys
+    cross_partition_keys: dict[str, list[str]] = field(default_factory=dict)
+    superseded: dict[str, int] = field(default_factory=dict)  # partition -> rows removed
 
 
 class QuarantineThresholdExceeded(Exception):
@@ -210,7 +243,7 @@ def prepare(obj: SourceObject, records: Iterable[Mapping] | pd.DataFrame):
     if bad.any():
         for idx in frame.index[bad]:
             row = frame.loc[idx].to_dict()
-            payload = {k: (None if is_missing(v) else v) for k, v in row.items()}
+            payload = {k: plain(v) for k, v in row.items()}
             quarantined.append((_key_of(payload, obj.primary_key), bad_reason[idx], payload))
     good = typed[~bad]
 
@@ -225,6 +258,111 @@ def prepare(obj: SourceObject, records: Iterable[Mapping] | pd.DataFrame):
     return good, quarantined, observed, duplicate_keys
 
 
+# ---------------------------------------------------------------- quarantine
+# How a quarantined row is resolved (`resolved_at`, `resolved_by` set; the row is kept):
+# - automatically, when a later successful load writes a good row with the same
+#   record key (the record was fixed at the source), or when a later load of the
+#   same scope (the same file or partition again, e.g. a corrected export, or the
+#   next full refresh) no longer has the bad row: that scope's rows were replaced;
+# - by hand, for what no load will fix (a null-key row of an upsert load; a row
+#   the operator decides to drop or fixed elsewhere):
+#     update raw_quarantine.records set resolved_at = current_timestamp,
+#            resolved_by = '<who>: <why>' where quarantine_id = '<id>'
+# A resolved row that turns up bad again is opened again (resolved_at null).
+
+
+def _scope_of(replace_where: tuple[str, Sequence] | None, replace_all: bool) -> Callable[[Mapping], str]:
+    """The scope of a bad row: the one file/partition the load replaced that it belongs to."""
+    if replace_all:
+        return lambda payload: FULL_REFRESH_SCOPE
+    if replace_where is None:
+        return lambda payload: ""
+    column, values = replace_where
+    texts = [str(v) for v in values]
+    if len(texts) == 1:
+        return lambda payload: f"{column}={texts[0]}"
+
+    def scope(payload: Mapping) -> str:
+        value = payload.get(column)
+        match = next((t for t in texts if value is not None and str(value).startswith(t)), None)
+        return f"{column}={match}" if match else _range_scope(column, texts)
+
+    return scope
+
+
+def _range_scope(column: str, texts: Sequence[str]) -> str:
+    return f"{column} in {texts[0]}..{texts[-1]} ({len(texts)})" if texts else f"{column} in ()"
+
+
+def _scopes_replaced(replace_where: tuple[str, Sequence] | None, replace_all: bool) -> set[str]:
+    if replace_all:
+        return {FULL_REFRESH_SCOPE}
+    if replace_where is None:
+        return set()
+    column, values = replace_where
+    texts = [str(v) for v in values]
+    return {f"{column}={t}" for t in texts} | {_range_scope(column, texts)}
+
+
+def quarantine_id(source: str, object_name: str, scope: str, record_key: str, payload: Mapping,
+                  occurrence: int) -> str:
+    """Stable for the same bad row loaded again (same scope, key and content); distinct for
+    distinct rows, and for identical rows within one load (their occurrence)."""
+    content = {k: v for k, v in payload.items() if v is not None}
+    identity = json.dumps([source, object_name, scope, record_key, content, occurrence],
+                          default=str, sort_keys=True)
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def open_quarantine(warehouse: Warehouse, obj: SourceObject) -> pd.DataFrame:
+    """The object's unresolved quarantined rows (id, key, scope, first seen)."""
+    columns = warehouse.columns(QUARANTINE_TABLE)
+    if columns is None or "resolved_at" not in columns:
+        return pd.DataFrame(columns=["quarantine_id", "record_key", "scope", "quarantined_at"])
+    return warehouse.query(
+        f"select quarantine_id, record_key, scope, quarantined_at from {warehouse.table_ref(QUARANTINE_TABLE)} "
+        "where source = ? and object = ? and quarantine_id is not null and resolved_at is null",
+        [obj.tool, obj.name])
+
+
+def quarantine_rows(obj: SourceObject, quarantined: Sequence[tuple[str, str, Mapping]], held: pd.DataFrame, *,
+                    load_id: str, run_id: str, now: datetime, scope: Callable[[Mapping], str],
+                    source_version: str | None) -> pd.DataFrame:
+    first_seen = dict(zip(held["quarantine_id"], held["quarantined_at"]))
+    occurrences: dict[str, int] = {}
+    rows = []
+    for key, reason, payload in quarantined:
+        row_scope = scope(payload)
+        content = json.dumps(payload, default=str, sort_keys=True)
+        n = occurrences[row_scope + "\0" + key + "\0" + content] = \
+            occurrences.get(row_scope + "\0" + key + "\0" + content, -1) + 1
+        qid = quarantine_id(obj.tool, obj.name, row_scope, key, payload, n)
+        rows.append({"quarantine_id": qid, "source": obj.tool, "object": obj.name, "record_key": key,
+                     "reason": reason, "payload": json.dumps(payload, default=str), "scope": row_scope,
+                     "load_id": load_id, "source_version": source_version, "run_id": run_id,
+                     "quarantined_at": first_seen.get(qid, now), "last_seen_at": now,
+                     "resolved_at": None, "resolved_by": None})
+    return pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS))
+
+
+def resolve_quarantine(warehouse: Warehouse, obj: SourceObject, held: pd.DataFrame, good: pd.DataFrame,
+                       replace_where: tuple[str, Sequence] | None, replace_all: bool, *,
+                       still_bad: set[str], resolved_by: str, now: datetime) -> int:
+    """Mark resolved the open rows this load superseded (see the rules above). Returns how many."""
+    held = held[~held["quarantine_id"].isin(still_bad)]
+    superseded = held["scope"].isin(_scopes_replaced(replace_where, replace_all))
+    keyed = held["record_key"].fillna("") != ""
+    if keyed.any() and not good.empty:
+        good_keys = set(good[list(obj.primary_key)].astype(str).agg("|".join, axis=1))
+        superseded |= keyed & held["record_key"].isin(good_keys)
+    ids = sorted(held.loc[superseded, "quarantine_id"])
+    if ids:
+        literal = ", ".join(f"'{i}'" for i in ids)  # hex digests: safe as literals
+        warehouse.execute(f"update {warehouse.table_ref(QUARANTINE_TABLE)} set resolved_at = ?, resolved_by = ? "
+                          f"where quarantine_id in ({literal})", [now, resolved_by])
+    return len(ids)
+
+
 def load(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
@@ -236,9 +374,15 @@ def load(
     replace_all: bool = False,
     quarantine_threshold: float = DEFAULT_QUARANTINE_THRESHOLD,
     extra_metadata: Mapping[str, object] | None = None,
+    source_version: str | None = None,
+    supersede_other_partitions: bool = False,
 ) -> dg.MaterializeResult:
     """Validate, quarantine, write atomically, and report. Upserts by primary key
-    unless `replace_where` (a partition or file) or `replace_all` (full refresh)."""
+    unless `replace_where` (a partition or file) or `replace_all` (full refresh).
+    `source_version` (e.g. a file's content hash) is recorded with quarantined rows.
+    `supersede_other_partitions` (with `replace_where`, on a table whose files share
+    keys): the rows of other files with a key this load has are deleted in the same
+    transaction, resolving cross-file duplicate keys in this load's favour."""
     if not isinstance(records, pd.DataFrame):
         records = list(records)
     fetched = len(records)
@@ -246,13 +390,13 @@ def load(
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     run_id = context.run.run_id if context.run else ""
 
+    held = open_quarantine(warehouse, obj)
     if quarantined:
-        qdf = pd.DataFrame(
-            [{"source": obj.tool, "object": obj.name, "record_key": key, "reason": reason,
-              "payload": json.dumps(payload, default=str), "run_id": run_id, "load_id": load_id,
-              "quarantined_at": now} for key, reason, payload in quarantined])
-        # Keyed by record, so a record still bad at the source is held once, with its latest reason.
-        warehouse.write(QUARANTINE_TABLE, qdf, QUARANTINE_COLUMNS, key_columns=("source", "object", "record_key"))
+        qdf = quarantine_rows(obj, quarantined, held, load_id=load_id, run_id=run_id, now=now,
+                              scope=_scope_of(replace_where, replace_all), source_version=source_version)
+        # Keyed by quarantine id: the same bad row loaded again is held once (latest reason,
+        # first seen kept); distinct bad rows, null keys included, are all kept.
+        warehouse.write(QUARANTINE_TABLE, qdf, QUARANTINE_COLUMNS, key_columns=("quarantine_id",))
         context.log.warning(
             f"{obj.tool}/{obj.name}: {len(quarantined)} record(s) quarantined in {QUARANTINE_TABLE}; "
             f"first: key={quarantined[0][0]!r} reason={quarantined[0][1]}")
@@ -268,34 +412,110 @@ def load(
     extra_columns = [c for c in good.columns if c not in obj.columns]
     columns = {**obj.columns, **{c: "string" for c in extra_columns}, **LOAD_METADATA_COLUMNS}
     good = good.assign(_loaded_at=now, _load_id=load_id)
-    written = warehouse.write(obj.table, good, columns, key_columns=obj.primary_key,
-                              replace_where=replace_where, replace_all=replace_all)
+    superseding, superseded = (_superseding_writes(warehouse, obj, good, replace_where)
+                               if supersede_other_partitions else ([], {}))
+    warehouse.write_many([*superseding, Write(obj.table, good, columns, key_columns=obj.primary_key,
+                                              replace_where=replace_where, replace_all=replace_all)])
+    written = len(good)
+    if superseded:
+        context.log.warning(f"{obj.tool}/{obj.name}: {load_id} superseded the rows with its keys "
+                            f"in other files (rows removed): {superseded}")
+    if not held.empty:
+        resolve_quarantine(warehouse, obj, held, good, replace_where, replace_all,
+                           still_bad=set(qdf["quarantine_id"]) if quarantined else set(),
+                           resolved_by=f"load {load_id}" + (f" @ {source_version}" if source_version else "")
+                           + f" (run {run_id})", now=now)
 
     added = [c for c in observed if c not in obj.columns and c not in LOAD_METADATA_COLUMNS]
     removed = [c for c in obj.columns if c not in observed] if observed else []
-    result = LoadResult(fetched, written, len(quarantined), duplicate_keys, added, removed)
+    result = LoadResult(fetched, written, len(quarantined), duplicate_keys, added, removed,
+                        cross_partition_duplicates(warehouse, obj), superseded)
     return materialize_result(obj, result, load_id, warehouse.row_count(obj.table), extra_metadata)
+
+
+def cross_partition_duplicates(warehouse: Warehouse, obj: SourceObject) -> dict[str, list[str]]:
+    """Keys the raw table holds in more than one partition (KARTE: file), each with
+    those partitions. A load replaces only its own file's rows, so a key two files
+    carry is in the table twice."""
+    if not obj.partitions_share_keys or warehouse.columns(obj.table) is None:
+        return {}
+    # Catalog names are plain identifiers, valid unquoted on DuckDB and BigQuery.
+    pk, part, table = ", ".join(obj.primary_key), obj.partition_column, warehouse.table_ref(obj.table)
+    on = " and ".join(f"t.{k} = d.{k}" for k in obj.primary_key)
+    rows = warehouse.query(
+        f"with d as (select {pk} from {table} group by {pk} having count(distinct {part}) > 1) "
+        f"select distinct {', '.join('t.' + k for k in obj.primary_key)}, t.{part} "
+        f"from {table} t join d on {on}")
+    found: dict[str, set[str]] = {}
+    for row in rows.to_dict("records"):
+        found.setdefault(_key_of(row, obj.primary_key), set()).add(str(row[part]))
+    return {k: sorted(v) for k, v in sorted(found.items())}
+
+
+def _superseding_writes(warehouse: Warehouse, obj: SourceObject, good: pd.DataFrame,
+                        replace_where: tuple[str, Sequence] | None) -> tuple[list[Write], dict[str, int]]:
+    """Rewrites of the other partitions that hold keys of `good`, without those rows,
+    through the replace-the-partition write every load uses; and the rows each loses."""
+    if not obj.partitions_share_keys or replace_where is None or warehouse.columns(obj.table) is None:
+        return [], {}
+    part, own = obj.partition_column, [str(v) for v in replace_where[1]]
+    others = warehouse.query(f"select * from {warehouse.table_ref(obj.table)} "
+                             f"where {part} not in ({', '.join('?' for _ in own)})", own)
+    if others.empty or good.empty:
+        return [], {}
+    keys = set(good[list(obj.primary_key)].astype(str).agg("|".join, axis=1))
+    lose = others[list(obj.primary_key)].astype(str).agg("|".join, axis=1).isin(keys)
+    types = {**{c: "string" for c in others.columns}, **obj.columns, **LOAD_METADATA_COLUMNS}
+    types = {c: types[c] for c in others.columns}
+    writes, superseded = [], {}
+    for partition, rows in others[lose].groupby(part, sort=True):
+        kept = others[(others[part] == partition) & ~lose]
+        writes.append(Write(obj.table, kept, types, replace_where=(part, [partition])))
+        superseded[str(partition)] = len(rows)
+    return writes, superseded
 
 
 def materialize_result(obj: SourceObject, r: LoadResult, load_id: str, table_rows: int,
                        extra_metadata: Mapping[str, object] | None = None) -> dg.MaterializeResult:
     key = dg.AssetKey(obj.asset_key_path)
+    where = f"{obj.tool}/{obj.name}, load {load_id}"
+    cross = r.cross_partition_keys
+    missing_blocks = bool(r.removed_columns) and obj.sends_every_column
     checks = [
         dg.AssetCheckResult(
-            check_name=CHECK_PRIMARY_KEY, asset_key=key, passed=not r.duplicate_keys,
+            check_name=CHECK_PRIMARY_KEY, asset_key=key, passed=not (r.duplicate_keys or cross),
+            # Duplicates within a load were resolved (the latest kept); across files they are in the table.
+            severity=dg.AssetCheckSeverity.ERROR if cross else dg.AssetCheckSeverity.WARN,
             metadata={"duplicate_keys": dg.MetadataValue.json(r.duplicate_keys[:50]),
-                      "duplicate_count": len(r.duplicate_keys)},
-            description=None if not r.duplicate_keys else
-            f"{len(r.duplicate_keys)} key(s) appeared more than once in this load, e.g. "
-            f"{', '.join(r.duplicate_keys[:5])}; the latest version of each was kept."),
+                      "duplicate_count": len(r.duplicate_keys),
+                      "cross_file_duplicate_keys": dg.MetadataValue.json(dict(list(cross.items())[:50])),
+                      "cross_file_duplicate_count": len(cross),
+                      **({"superseded_rows": dg.MetadataValue.json(r.superseded)} if r.superseded else {})},
+            description=" ".join(filter(None, [
+                f"{len(cross)} key(s) of {obj.table} are in more than one {obj.partition_column} "
+                f"(file), e.g. " + "; ".join(f"{k} in {', '.join(v)}" for k, v in list(cross.items())[:5])
+                + ". Re-load the file that should win with `supersede_other_files: true` "
+                "(docs/operations.md, 'Resolving duplicate keys across files')." if cross else "",
+                f"{len(r.duplicate_keys)} key(s) appeared more than once in {where}, e.g. "
+                f"{', '.join(r.duplicate_keys[:5])}; the latest version of each was kept."
+                if r.duplicate_keys else ""])) or None),
         dg.AssetCheckResult(
-            check_name=CHECK_COLUMNS, asset_key=key, passed=not (r.added_columns or r.removed_columns),
+            check_name=CHECK_COLUMNS, asset_key=key, passed=not r.removed_columns,
+            severity=dg.AssetCheckSeverity.ERROR if missing_blocks else dg.AssetCheckSeverity.WARN,
+            metadata={"missing_columns": dg.MetadataValue.json(r.removed_columns), "load": load_id},
+            description=None if not r.removed_columns else
+            f"Schema drift in {where}: catalog column(s) {', '.join(r.removed_columns)} missing from the "
+            f"source" + (" (renamed or dropped there); the dbt models reading them would get nulls, so "
+                         "they do not run. Fix the source, or the catalog and the models."
+                         if missing_blocks else
+                         "; this API may omit a field that is null in every record, so this only warns.")),
+        dg.AssetCheckResult(
+            check_name=CHECK_NEW_COLUMNS, asset_key=key, passed=not r.added_columns,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"added_columns": dg.MetadataValue.json(r.added_columns),
-                      "removed_columns": dg.MetadataValue.json(r.removed_columns)},
-            description=None if not (r.added_columns or r.removed_columns) else
-            f"Schema drift in {obj.tool}/{obj.name}: added {r.added_columns or 'none'}, "
-            f"removed {r.removed_columns or 'none'}."),
+            metadata={"added_columns": dg.MetadataValue.json(r.added_columns), "load": load_id},
+            description=None if not r.added_columns else
+            f"Schema drift in {where}: column(s) {', '.join(r.added_columns)} not in the catalog "
+            "(loaded as text; add them to the catalog to use them)."),
         dg.AssetCheckResult(
             check_name=CHECK_NOT_EMPTY, asset_key=key, passed=not (r.fetched > 0 and r.written == 0),
             metadata={"fetched": r.fetched, "written": r.written}),

@@ -326,6 +326,7 @@ class SalesforceApi(Api):
         super().__init__(control, clock)
         self.client_id = client_id
         self.client_secret = client_secret
+        self._issued_secret = client_secret  # what reset() restores after rotate_secret()
         self.page_size = page_size
         self.api_limit = api_limit
         # A closed Bulk job runs for bulk_processing_seconds plus a small per-record cost
@@ -339,6 +340,8 @@ class SalesforceApi(Api):
         self.custom_fields = {sobject: {name: _field_spec(sobject, name, spec) for name, spec in (fields or {}).items()}
                               for sobject, fields in (custom_fields or {}).items()}
         self.tokens: set[str] = set()
+        self._sessions_expire_in: int | None = None  # authenticated calls left before expire_sessions() hits
+        self._revoke_on_expiry = False
         self.api_used = 0
         self.schemas: dict[str, Schema] = {}
         self.tables: dict[str, Table] = {}
@@ -355,6 +358,8 @@ class SalesforceApi(Api):
         self.cursors.clear()
         self.jobs.clear()
         self.api_used = 0
+        self.client_secret = self._issued_secret
+        self._sessions_expire_in, self._revoke_on_expiry = None, False
         self._next_id = {prefix: 1 for prefix in KEY_PREFIXES.values()}
         self._contract_number = 0
         for source in catalog.objects_of("salesforce"):
@@ -389,6 +394,33 @@ class SalesforceApi(Api):
         with self.lock:
             definition = self.schemas[sobject].declare(name, spec)
             return self._describe_field(sobject, definition)
+
+    def expire_sessions(self, after_calls: int = 0, revoke: bool = False) -> None:
+        """Expire every access token issued so far once `after_calls` more authenticated
+        calls have passed (0: now), as a session timeout does mid-run: the next call
+        answers 401 INVALID_SESSION_ID and only a new login gets a working token.
+        `revoke`: the connected app's secret is rotated at the same moment (until
+        reset()), so that new login fails too."""
+        with self.lock:
+            self._revoke_on_expiry = revoke
+            if after_calls <= 0:
+                self._expire_now()
+            else:
+                self._sessions_expire_in = int(after_calls)
+
+    def _expire_now(self) -> None:
+        self.tokens.clear()
+        self._sessions_expire_in = None
+        if self._revoke_on_expiry:
+            self.rotate_secret()
+            self._revoke_on_expiry = False
+
+    def rotate_secret(self, new_secret: str | None = None) -> str:
+        """Give the connected app a new consumer secret (until reset()): logins with the
+        old one answer 400 invalid_client. Issued tokens stay valid until they expire."""
+        with self.lock:
+            self.client_secret = new_secret or f"rotated-{secrets.token_urlsafe(12)}"
+            return self.client_secret
 
     def handle(self, request: Request) -> Response:
         self.run_due_jobs()  # Bulk jobs whose processing time is over complete before anything reads
@@ -425,6 +457,12 @@ class SalesforceApi(Api):
         return Response.json(body, status, self.retry_after_header(status, retry_after))
 
     def authenticate(self, request: Request) -> Response | None:
+        with self.lock:
+            if self._sessions_expire_in is not None:
+                if self._sessions_expire_in <= 0:
+                    self._expire_now()
+                else:
+                    self._sessions_expire_in -= 1
         header = request.headers.get("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() in ("bearer", "oauth") and token.strip() in self.tokens:

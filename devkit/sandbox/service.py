@@ -219,7 +219,8 @@ class Sandbox:
         return self.control.list_writes(api, object, since)
 
     def reset(self) -> None:
-        """Reload the data and clear calls, writes, faults, query cursors and Bulk jobs."""
+        """Reload the data and clear calls, writes, faults, query cursors and Bulk jobs
+        (and restore the Salesforce client secret, cancelling a pending session expiry)."""
         for api in self.apis.values():
             api.lock.acquire()
         try:
@@ -248,6 +249,19 @@ class Sandbox:
         textarea, ...). It lasts until reset(). Returns its describe entry."""
         return self.apis["salesforce"].add_field(sobject, name, type=type, externalId=externalId, unique=unique,
                                                  length=length)
+
+    def expire_salesforce_sessions(self, after_calls: int = 0, revoke: bool = False) -> None:
+        """Expire every Salesforce access token issued so far, now or once `after_calls`
+        more authenticated calls have passed (e.g. 1: after the first page of a query):
+        the next call answers 401 INVALID_SESSION_ID, as when a session times out mid-run.
+        `revoke`: the client secret is rotated at that moment too (until reset()), as
+        when an admin revokes the connected app, so logging in again fails."""
+        self.apis["salesforce"].expire_sessions(after_calls, revoke)
+
+    def rotate_salesforce_secret(self, new_secret: str | None = None) -> str:
+        """Rotate the connected app's client secret (until reset()): logins with the
+        configured one fail with 400 invalid_client. Returns the new secret."""
+        return self.apis["salesforce"].rotate_secret(new_secret)
 
     def mutate(self, object: str, op: str, records: list[dict]) -> list[dict]:
         """Change source data as a user would in the tool: op update | insert | delete.
@@ -317,6 +331,15 @@ class Sandbox:
                 if not isinstance(body, dict) or not body.get("sobject") or not body.get("name"):
                     raise BadRequest("expected {sobject, name, type, externalId, unique, length}")
                 return Response.json({"ok": True, "field": self.add_salesforce_field(**body)})
+            if action == "salesforce/expire_sessions" and method == "POST":
+                body = request.json() if request.body else {}
+                self.expire_salesforce_sessions(int((body or {}).get("after_calls") or 0),
+                                                bool((body or {}).get("revoke")))
+                return Response.json({"ok": True})
+            if action == "salesforce/rotate_secret" and method == "POST":
+                body = request.json() if request.body else {}
+                self.rotate_salesforce_secret((body or {}).get("secret"))
+                return Response.json({"ok": True})
             if action == "records":
                 if method == "POST":
                     body = request.json()
@@ -337,4 +360,5 @@ class Sandbox:
             return Response.json({"error": str(exc)}, 400)
         return Response.json({"error": f"unknown admin call {method} {request.path}", "known": [
             "GET health", "GET endpoints", "GET calls", "GET writes", "POST reset", "GET/POST/DELETE faults",
-            "GET/POST records", "POST salesforce/fields"]}, 404)
+            "GET/POST records", "POST salesforce/fields",
+            "POST salesforce/expire_sessions", "POST salesforce/rotate_secret"]}, 404)

@@ -4,7 +4,7 @@ Dagster's own: the freshness daemon evaluates the policies (run here in-process,
 a moved clock) and the sensor reads the state it recorded."""
 
 import asyncio
-import csv
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -22,15 +22,12 @@ from dagster._daemon import freshness as freshness_daemon
 from cs_platform.defs.alerts import stale_assets as freshness
 from cs_platform.defs.alerts.stale_assets import slack_on_stale_assets_and_failed_checks as sensor
 from cs_platform.defs.models import dbt
-from cs_platform.defs.sources import karte
 from cs_platform.defs.sources.airtable import feature_requests
 from cs_platform.freshness import apply_freshness_policies
 from cs_platform.resources.slack import SlackResource
-from cs_platform.sources import catalog
 from devkit.sandbox import SLACK_WEBHOOK_PATH
+from tests.alerts.test_run_failure import ESCAPED, EVIL, assert_no_slack_markup_from_data
 
-NPS = catalog.get("karte", "nps_responses")
-nps_asset = next(a for a in karte.assets if a.key == dg.AssetKey(NPS.asset_key_path))
 AIRTABLE_FAIL_WINDOW = timedelta(hours=12, minutes=30)
 
 
@@ -38,10 +35,41 @@ DBT_DAILY_FAIL_WINDOW = timedelta(hours=48, minutes=30)
 LOCATION = Path(__file__).with_name("freshness_location.py")
 
 
+# A partitioned raw table of export files whose ERROR check the test decides, like a
+# KARTE export's primary-key check (the loader's own rules are tested in tests/sources).
+EXPORT_FILES_KEY = dg.AssetKey(["raw", "test", "export_files"])
+EXPORT_FILES = dg.DynamicPartitionsDefinition(name="test_export_files")
+
+
+class LoadConfig(dg.Config):
+    problem: str = ""  # the failed check's description; empty: the check passes
+    severity: str = "ERROR"
+
+
+@dg.asset(key=EXPORT_FILES_KEY, partitions_def=EXPORT_FILES,
+          check_specs=[dg.AssetCheckSpec("primary_key_unique", asset=EXPORT_FILES_KEY)])
+def export_files(config: LoadConfig) -> dg.MaterializeResult:
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(
+        check_name="primary_key_unique", passed=not config.problem,
+        severity=dg.AssetCheckSeverity[config.severity], description=config.problem or None)])
+
+
+def load_export_file(instance: dg.DagsterInstance, name: str, problem: str = "",
+                     severity: str = "ERROR") -> dg.ExecuteInProcessResult:
+    """One run loading the file `name` (its partition); `problem` fails its check."""
+    if not instance.has_dynamic_partition(EXPORT_FILES.name, name):
+        instance.add_dynamic_partitions(EXPORT_FILES.name, [name])
+    config = dg.RunConfig({"raw__test__export_files": LoadConfig(problem=problem, severity=severity)})
+    result = dg.materialize([export_files], instance=instance, partition_key=name, run_config=config)
+    assert result.success
+    return result
+
+
 @pytest.fixture
 def defs(resources):
     return apply_freshness_policies(dg.Definitions.merge(
-        dg.Definitions(assets=[feature_requests, nps_asset], sensors=[sensor], resources=resources), dbt.defs))
+        dg.Definitions(assets=[feature_requests, export_files], sensors=[sensor], resources=resources),
+        dbt.defs))
 
 
 def run_freshness_daemon(instance: dg.DagsterInstance, at: float, monkeypatch) -> None:
@@ -92,32 +120,109 @@ def test_stale_then_fresh_again_is_posted_once_each(defs, instance, resources, e
     assert SLACK_WEBHOOK_PATH not in str([w["records"] for w in sandbox.writes("slack")])
 
 
-def write_nps_file(inbox, name: str, response_ids: list[str]) -> str:
-    with open(inbox / name, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(NPS.columns)
-        for rid in response_ids:
-            writer.writerow([rid, "A000001", "U000001001", 9, "", "2026-10-01T10:00:00Z"])
-    return name
-
-
-def test_a_failed_error_check_on_a_raw_table_is_posted_once(defs, instance, resources, evaluate,
-                                                            slack_messages, karte_inbox):
-    partitions = karte.file_partitions(NPS)
-    duplicated = write_nps_file(karte_inbox, "nps_responses_20261101.csv", ["r1", "r1", "r2"])
-    clean = write_nps_file(karte_inbox, "nps_responses_20261108.csv", ["r3", "r4"])
-    instance.add_dynamic_partitions(partitions.name, [duplicated, clean])
-
-    run = dg.materialize([nps_asset], instance=instance, resources=resources, partition_key=duplicated)
+def test_a_failed_error_check_on_a_raw_table_is_posted_once(defs, instance, evaluate, slack_messages):
+    """Per file: the bad file's failure is posted once; another file loading clean says
+    nothing about it; the bad file loaded again, fixed, is its recovery."""
+    bad = load_export_file(instance, "files_20261101.csv", problem="2 key(s) appeared more than once, e.g. r1")
     cursor = evaluate(evaluate(None))
     [failed] = slack_messages()
-    assert failed.startswith(":warning: *Check failed*: `primary_key_unique` on `raw/karte/nps_responses`")
-    assert "r1" in failed and f"/runs/{run.run_id}" in failed
+    assert failed == (":warning: *Check failed*: `primary_key_unique` on `raw/test/export_files`, partition "
+                      "`files_20261101.csv`: 2 key(s) appeared more than once, e.g. r1\n"
+                      f"<http://127.0.0.1:3000/runs/{bad.run_id}|Open the run in Dagster>")
 
-    dg.materialize([nps_asset], instance=instance, resources=resources, partition_key=clean)
-    evaluate(cursor)
-    assert "*Check passes again*: `primary_key_unique` on `raw/karte/nps_responses`" in slack_messages()[-1]
+    load_export_file(instance, "files_20261108.csv")
+    cursor = evaluate(cursor)
+    assert len(slack_messages()) == 1  # the clean file is not the bad one's recovery
+
+    load_export_file(instance, "files_20261101.csv")  # the file, re-exported fixed
+    cursor = evaluate(evaluate(cursor))
     assert len(slack_messages()) == 2
+    assert slack_messages()[-1] == (":white_check_mark: *Check passes again*: `primary_key_unique` on "
+                                    "`raw/test/export_files`, partition `files_20261101.csv`.")
+    assert json.loads(cursor)["failing_checks"] == []
+
+
+def test_a_clean_file_loaded_after_a_bad_one_does_not_hide_its_failed_check(defs, instance, evaluate,
+                                                                              slack_messages):
+    """Both files load before the sensor's next tick: the latest execution of the check
+    (the clean file's) passes, yet the bad file's failure is still posted, naming it."""
+    cursor = evaluate(None)
+    bad = load_export_file(instance, "files_20261101.csv", problem="2 key(s) appeared more than once")
+    load_export_file(instance, "files_20261108.csv")
+    cursor = evaluate(cursor)
+    [failed] = slack_messages()
+    assert failed.startswith(":warning: *Check failed*: `primary_key_unique` on `raw/test/export_files`, "
+                             "partition `files_20261101.csv`: 2 key(s) appeared more than once")
+    assert f"/runs/{bad.run_id}" in failed
+    assert json.loads(cursor)["failing_checks"] == [["raw/test/export_files:primary_key_unique",
+                                                     "files_20261101.csv"]]
+
+    evaluate(cursor)  # nothing new: no second message
+    assert len(slack_messages()) == 1
+
+
+def test_a_check_still_running_at_a_tick_is_read_when_it_completes(defs, instance, evaluate, slack_messages):
+    """Dagster writes a check's execution row when the check is planned and completes that
+    same row: a tick in between must not move the cursor past it, or its failure would
+    never be read."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    name = "files_20261101.csv"
+    run = instance.add_run(DagsterRun(job_name="export_files_job", status=DagsterRunStatus.STARTED,
+                                      tags={"dagster/partition": name}))
+
+    def report(event_type: DagsterEventType, data) -> None:
+        instance.report_dagster_event(DagsterEvent(event_type.value, "export_files_job", event_specific_data=data),
+                                      run_id=run.run_id)
+
+    report(DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+           AssetCheckEvaluationPlanned(asset_key=EXPORT_FILES_KEY, check_name="primary_key_unique"))
+    cursor = evaluate(None)
+    assert slack_messages() == []
+
+    report(DagsterEventType.ASSET_CHECK_EVALUATION, dg.AssetCheckEvaluation(
+        asset_key=EXPORT_FILES_KEY, check_name="primary_key_unique", passed=False, description="r1 twice"))
+    evaluate(cursor)
+    assert slack_messages() == [":warning: *Check failed*: `primary_key_unique` on `raw/test/export_files`, "
+                                f"partition `{name}`: r1 twice\n"
+                                f"<http://127.0.0.1:3000/runs/{run.run_id}|Open the run in Dagster>"]
+
+
+def test_a_cursor_from_before_partitions_were_told_apart_is_carried_over(defs, instance, evaluate, slack_messages):
+    """The old cursor named failing checks without a partition: the first read of every
+    execution announces each failing file and lets the partition-less entry go."""
+    load_export_file(instance, "files_20261101.csv", problem="r1 twice")
+    old = json.dumps({"stale_assets": [], "failing_checks": ["raw/test/export_files:primary_key_unique"]})
+    cursor = json.loads(evaluate(old))
+    assert len(slack_messages()) == 1 and "partition `files_20261101.csv`" in slack_messages()[0]
+    assert cursor["failing_checks"] == [["raw/test/export_files:primary_key_unique", "files_20261101.csv"]]
+
+
+def test_a_warn_check_failing_is_not_posted(defs, instance, evaluate, slack_messages):
+    load_export_file(instance, "files_20261101.csv", problem="an unexpected column", severity="WARN")
+    evaluate(None)
+    assert slack_messages() == []
+
+
+def test_check_alerts_escape_the_data_they_carry(defs, instance, evaluate, slack_messages, monkeypatch):
+    """A file name or a duplicated key such as `<!channel>` is shown, not acted on: Slack
+    would ping the channel for `<!channel>` and make `<url|text>` a link. The run link
+    stays a link."""
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
+    run = load_export_file(instance, EVIL, problem=f"1 key(s) appeared more than once, e.g. {EVIL}")
+    cursor = evaluate(None)
+    [failed] = slack_messages()
+    assert failed.startswith(":warning: *Check failed*: `primary_key_unique` on `raw/test/export_files`, "
+                             f"partition `{ESCAPED}`: 1 key(s) appeared more than once, e.g. {ESCAPED}\n")
+    assert_no_slack_markup_from_data(failed)
+    assert failed.endswith(f"\n<https://dagster.example.com/runs/{run.run_id}|Open the run in Dagster>")
+
+    load_export_file(instance, EVIL)
+    evaluate(cursor)
+    assert slack_messages()[-1] == (":white_check_mark: *Check passes again*: `primary_key_unique` on "
+                                    f"`raw/test/export_files`, partition `{ESCAPED}`.")
 
 
 def test_alerts_slack_did_not_take_are_sent_on_the_next_tick(defs, instance, resources, slack_messages,

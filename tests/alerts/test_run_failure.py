@@ -8,8 +8,19 @@ import pytest
 from cs_platform.defs.alerts.run_failure import slack_on_run_failure
 from cs_platform.defs.sources.airtable import airtable_job, feature_requests
 from cs_platform.resources.http import SourceError
-from cs_platform.resources.slack import SlackResource
+from cs_platform.resources.slack import SlackResource, slack_code, slack_escape, slack_link
 from devkit.sandbox import SLACK_WEBHOOK_PATH
+
+# A value from data that Slack would act on if posted as is: a channel ping, markup, a link.
+EVIL = "<!channel> <script>x</script> & *bold* <http://evil|click>"
+ESCAPED = "&lt;!channel&gt; &lt;script&gt;x&lt;/script&gt; &amp; *bold* &lt;http://evil|click&gt;"
+
+
+def assert_no_slack_markup_from_data(text: str) -> None:
+    assert "&lt;!channel&gt;" in text and "&amp;" in text
+    for raw in ("<!channel>", "<script>", "</script>", "<http://evil", " & "):
+        assert raw not in text
+
 
 
 def failed_airtable_run(resources, instance, monkeypatch) -> dg.ExecuteInProcessResult:
@@ -38,6 +49,39 @@ def test_a_failed_run_is_posted_with_job_assets_error_and_link(resources, instan
     assert f"https://dagster.example.com/runs/{result.run_id}" in text
     assert "patRevoked" not in text
     assert SLACK_WEBHOOK_PATH not in str([w["records"] for w in sandbox.writes("slack")])
+
+
+def test_run_failure_messages_escape_the_data_they_carry(resources, instance, slack_messages, monkeypatch):
+    """Partition key and error text come from data: escaped, so Slack neither pings the
+    channel nor makes a link of them. The link to the run stays a link."""
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
+    partitions = dg.DynamicPartitionsDefinition(name="evil_files")
+
+    @dg.asset(key=["raw", "evil"], partitions_def=partitions)
+    def evil_load(context: dg.AssetExecutionContext) -> None:
+        raise SourceError(f"bad file {context.partition_key}: {EVIL}")
+
+    instance.add_dynamic_partitions(partitions.name, [EVIL])
+    result = dg.materialize([evil_load], instance=instance, partition_key=EVIL, raise_on_error=False)
+    assert not result.success
+    with dg.build_run_status_sensor_context(
+            sensor_name="slack_on_run_failure", dagster_event=result.get_run_failure_event(),
+            dagster_instance=instance, dagster_run=result.dagster_run,
+            resources={"slack": resources["slack"]}) as context:
+        slack_on_run_failure(context)
+
+    [text] = slack_messages()
+    assert f"partition `{ESCAPED}`" in text
+    assert f"SourceError: bad file {ESCAPED}: {ESCAPED}" in text
+    assert_no_slack_markup_from_data(text)
+    assert text.endswith(f"\n<https://dagster.example.com/runs/{result.run_id}|Open the run in Dagster>")
+
+
+def test_slack_text_helpers():
+    assert slack_escape(EVIL) == ESCAPED
+    assert slack_escape("a &lt; b") == "a &amp;lt; b"  # shown as typed, not as `<`
+    assert slack_code("x`y <z>") == "`x'y &lt;z&gt;`"
+    assert slack_link("https://h/runs/1?a=1&b=2", "Open <it>") == "<https://h/runs/1?a=1&amp;b=2|Open &lt;it&gt;>"
 
 
 def test_slack_errors_never_carry_the_webhook_url(sandbox):

@@ -5,6 +5,7 @@ directly: the PostgreSQL-backed instance config (deploy/dagster.prod.yaml) again
 the real PostgreSQL server, and the user-code server command.
 """
 
+import http.server
 import json
 import os
 import shlex
@@ -12,7 +13,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -145,3 +148,108 @@ def test_the_image_build_parses_the_project_for_bigquery_without_deployment_sett
     assert proc.returncode == 0, proc.stdout[-3000:]
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     assert manifest["metadata"]["adapter_type"] == "bigquery"
+
+
+class FakeDockerEngine(http.server.ThreadingHTTPServer):
+    """The two calls of the Docker Engine API the DockerRunLauncher's health check makes
+    (GET /version, GET /containers/{id}/json), answering as the engine documents
+    (https://docs.docker.com/reference/api/engine/): no Docker engine runs here."""
+
+    def __init__(self, containers: dict[str, dict]):
+        self.containers = containers
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(handler):  # noqa: N805
+                path = handler.path.split("?")[0]
+                if path.endswith("/version"):
+                    return handler.reply(200, {"ApiVersion": "1.45", "Version": "26.1.0", "MinAPIVersion": "1.24"})
+                parts = path.strip("/").split("/")
+                if parts[-3:-2] == ["containers"] and parts[-1] == "json":
+                    state = self.containers.get(parts[-2])
+                    if state is None:
+                        return handler.reply(404, {"message": f"No such container: {parts[-2]}"})
+                    return handler.reply(200, {"Id": parts[-2], "State": state})
+                handler.reply(404, {"message": "page not found"})
+
+            def reply(handler, code: int, body: dict):
+                data = json.dumps(body).encode()
+                handler.send_response(code)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
+
+            def log_message(handler, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_production_run_launcher_reports_a_dead_run_worker(tmp_path, monkeypatch, postgres_database):
+    """deploy/dagster.prod.yaml, loaded and validated by Dagster itself, has run
+    monitoring on with a launcher that can tell a dead run worker (its container
+    exited: kill -9 gives exit code 137) from a running one, frees a dead run's pool
+    slots and fails rather than resumes it (so the run-failure alert fires)."""
+    from dagster_docker import DockerRunLauncher
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.prod.yaml", home / "dagster.yaml")
+    for key, value in {"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]),
+                       "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": "",
+                       "DAGSTER_PG_DB": postgres_database}.items():
+        monkeypatch.setenv(key, value)
+    engine = FakeDockerEngine({
+        "alive": {"Status": "running", "Running": True, "ExitCode": 0},
+        "killed": {"Status": "exited", "Running": False, "ExitCode": 137, "OOMKilled": False},
+    })
+    threading.Thread(target=engine.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{engine.server_address[1]}")
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            launcher = instance.run_launcher
+            assert isinstance(launcher, DockerRunLauncher) and launcher.supports_check_run_worker_health
+            assert instance.run_monitoring_enabled and "MONITORING" in instance.get_required_daemon_types()
+            assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+            assert instance.run_monitoring_max_resume_run_attempts == 0
+
+            def health(container_id: str | None):
+                tags = {"docker/container_id": container_id} if container_id else {}
+                run = instance.add_run(dg.DagsterRun(job_name="warehouse_job", run_id=str(uuid.uuid4()),
+                                                     status=dg.DagsterRunStatus.STARTED, tags=tags))
+                return launcher.check_run_worker_health(run)
+
+            assert health("alive").status.value == "RUNNING"
+            killed = health("killed")
+            assert killed.status.value == "FAILED" and '"ExitCode": 137' in killed.msg
+            assert health("removed").status.value == "NOT_FOUND"
+            assert health(None).status.value == "NOT_FOUND"
+    finally:
+        engine.shutdown()
+        engine.server_close()
+
+
+def test_run_containers_get_the_image_network_settings_and_docker_socket():
+    """What the DockerRunLauncher needs from docker-compose.yml: the image from the
+    user-code server, a network that PostgreSQL is on, every setting the product reads
+    in production (from the daemon's environment, so the daemon reads .env), and the
+    Docker socket in the daemon (launch, health checks) and webserver (terminate)."""
+    from cs_platform.settings import PROD_SETTINGS
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    launcher = yaml.safe_load((ROOT / "deploy" / "dagster.prod.yaml").read_text())["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    config = launcher["config"]
+
+    assert services["user_code"]["environment"]["DAGSTER_CURRENT_IMAGE"] == services["user_code"]["image"]
+    network = config["network"]
+    assert compose["networks"][network]["name"] == network  # not prefixed with the project name
+    assert all(network in service["networks"] for service in services.values())
+
+    passed = set(config["env_vars"])
+    assert set(PROD_SETTINGS) | set(services["daemon"]["environment"]) <= passed, \
+        sorted(set(PROD_SETTINGS) | set(services["daemon"]["environment"]) - passed)
+    assert services["daemon"]["env_file"] == ".env"
+    for name in ("daemon", "webserver"):
+        assert "/var/run/docker.sock:/var/run/docker.sock" in services[name]["volumes"], name

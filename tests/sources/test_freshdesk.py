@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from cs_platform.defs.sources import freshdesk as fd_source
 from cs_platform.sources import catalog
-from cs_platform.sources.loading import CHECK_COLUMNS
+from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_NEW_COLUMNS
 from devkit.sandbox import Sandbox
 from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     PAGE_SIZE,
@@ -159,7 +159,7 @@ def test_an_added_field_is_named_as_schema_drift(crm_sandbox, materialize, fresh
 
     loaded = materialize([asset(TICKETS)], freshdesk=freshdesk)
 
-    drift = check_evaluation(loaded, TICKETS, CHECK_COLUMNS)
+    drift = check_evaluation(loaded, TICKETS, CHECK_NEW_COLUMNS)
     assert not drift.passed and "source" in drift.description
     assert drift.metadata["added_columns"].value == ["source"]
     assert loaded.table(TICKETS).set_index("id").loc[ticket, "source"] == "7"  # kept, as text

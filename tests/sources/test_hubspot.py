@@ -8,7 +8,7 @@ import time
 
 from cs_platform.defs.sources import hubspot as hs_source
 from cs_platform.sources import catalog
-from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_PRIMARY_KEY
+from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_NEW_COLUMNS, CHECK_PRIMARY_KEY
 from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     PAGE_SIZE,
     SANDBOX_SECRETS,
@@ -111,7 +111,7 @@ def test_new_email_events_are_read_incrementally_and_an_added_field_is_named(crm
     loaded = materialize([asset(EVENTS)], hubspot=hubspot)
 
     assert loaded.metadata(EVENTS)["fetched"] == 2
-    drift = check_evaluation(loaded, EVENTS, CHECK_COLUMNS)
+    drift = check_evaluation(loaded, EVENTS, CHECK_NEW_COLUMNS)
     assert not drift.passed and "appName" in drift.description
     assert "Batch" in set(loaded.table(EVENTS)["appName"])
 

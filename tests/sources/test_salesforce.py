@@ -6,10 +6,14 @@ import dataclasses
 import logging
 import math
 import time
+import types
 
 import dagster as dg
+import pytest
+import urllib3.util.retry
 
 from cs_platform.defs.sources import salesforce as sf_source
+from cs_platform.resources.http import single_attempt
 from cs_platform.sources import catalog
 from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     PAGE_SIZE,
@@ -23,6 +27,7 @@ from tests.sources.crm_fixtures import (  # noqa: F401 (fixtures)
     row_count,
     run_log_text,
     salesforce,
+    salesforce_resource,
 )
 
 ACCOUNT = catalog.get("salesforce", "account")
@@ -125,6 +130,128 @@ def test_a_wrong_client_secret_fails_at_once_naming_the_setting(crm_sandbox, mat
     assert route_calls(crm_sandbox, "salesforce") == {TOKEN: 1}  # not retried
     out, err = capfd.readouterr()
     assert_nowhere([wrong], message, run_log_text(instance, loaded), caplog.text, out, err)
+
+
+@pytest.fixture
+def no_long_retry_sleep(monkeypatch):
+    """urllib3's Retry sleeps through `time.sleep` of its module: a wait past a minute
+    fails the test at once instead of hanging it (the code as it was slept 6 hours)."""
+    def sleep(seconds):
+        if seconds > 60:
+            raise AssertionError(f"urllib3 was about to sleep {seconds} s for a retry")
+        time.sleep(seconds)
+
+    monkeypatch.setattr(urllib3.util.retry, "time", types.SimpleNamespace(sleep=sleep, time=time.time))
+
+
+def _assert_no_query_text(*texts):
+    """Neither the SOQL (sent as ?q=) nor any part of the query string reaches the user."""
+    for text in texts:
+        assert "SELECT" not in text and "?q=" not in text and "q=SELECT" not in text
+
+
+def test_a_session_expiring_mid_read_logs_in_again_once_and_the_load_completes(crm_sandbox, materialize,
+                                                                               salesforce):
+    # Account spans 3 pages: the session expires after the first, as a timeout does mid-run.
+    crm_sandbox.expire_salesforce_sessions(after_calls=1)
+
+    loaded = materialize([ACCOUNT_ASSET], salesforce=salesforce)
+
+    assert loaded.success, loaded.error()
+    calls = route_calls(crm_sandbox, "salesforce")
+    assert calls[TOKEN] == 2  # the run's login, and one more when the session expired
+    assert calls[QUERY] == 1 and calls[QUERY_MORE] == 3  # the refused page was asked for again
+    meta = loaded.metadata(ACCOUNT)
+    assert meta["fetched"] == 50 and len(loaded.table(ACCOUNT)) == 50
+    assert meta["pages_fetched"] == 3  # the refused call is not a page
+
+
+def test_every_call_through_the_client_logs_in_again_after_an_expired_session(crm_sandbox, salesforce):
+    # The sync engine calls sf.restful / sf.query_all and its own requests over
+    # sf.session with sf.headers (single_attempt for inserts): all of them renew.
+    with dg.build_resources({"salesforce": salesforce}) as resources:
+        sf = resources.salesforce.client()
+    crm_sandbox.expire_salesforce_sessions()
+    assert sf.restful("limits/")["DailyApiRequests"]["Max"] == 100_000
+    crm_sandbox.expire_salesforce_sessions()
+    assert sf.query_all("SELECT Id FROM Account")["totalSize"] == 50
+    crm_sandbox.expire_salesforce_sessions()
+    response = sf.session.get(sf.base_url + "limits/", headers=sf.headers)
+    assert response.status_code == 200
+    crm_sandbox.expire_salesforce_sessions()
+    response = single_attempt(sf.session).get(sf.base_url + "limits/", headers=sf.headers)
+    assert response.status_code == 200
+    assert route_calls(crm_sandbox, "salesforce")[TOKEN] == 5
+    assert sf.headers["Authorization"] == f"Bearer {sf.session_id}"
+    assert sf.session_id in crm_sandbox.apis["salesforce"].tokens
+
+
+def test_an_expired_session_with_revoked_credentials_fails_naming_them(crm_sandbox, materialize, instance,
+                                                                       salesforce, caplog, capfd):
+    caplog.set_level(logging.DEBUG)
+    # After the first page, the connected app is revoked: sessions expire, logins fail.
+    crm_sandbox.expire_salesforce_sessions(after_calls=1, revoke=True)
+
+    loaded = materialize([ACCOUNT_ASSET], salesforce=salesforce)
+
+    message = loaded.error()
+    assert "SourceAuthError" in message and "SALESFORCE_CLIENT_ID" in message
+    assert "expired" in message
+    assert route_calls(crm_sandbox, "salesforce")[TOKEN] == 2  # one new login tried, not more
+    out, err = capfd.readouterr()
+    log_text = run_log_text(instance, loaded)
+    _assert_no_query_text(message, log_text)
+    assert_nowhere([*SANDBOX_SECRETS, *crm_sandbox.apis["salesforce"].tokens], message, log_text, caplog.text,
+                   out, err)
+
+
+def test_a_new_session_refused_too_fails_naming_the_credentials(crm_sandbox, materialize, salesforce):
+    # 401 INVALID_SESSION_ID, a new login, and 401 again: no third attempt.
+    crm_sandbox.add_fault(api="salesforce", route="queryAll", sequence=[401, 401])
+
+    loaded = materialize([ACCOUNT_ASSET], salesforce=salesforce)
+
+    message = loaded.error()
+    assert "SourceAuthError" in message and "SALESFORCE_CLIENT_ID" in message
+    assert "GET /services/data/v61.0/queryAll" in message
+    _assert_no_query_text(message)
+    calls = route_calls(crm_sandbox, "salesforce")
+    assert calls[TOKEN] == 2 and calls[QUERY] == 2
+
+
+def test_a_failed_query_names_the_call_without_the_soql(crm_sandbox, materialize, salesforce):
+    crm_sandbox.add_fault(api="salesforce", route="queryAll", error_rate=1.0, error_status=500)
+
+    loaded = materialize([ACCOUNT_ASSET], salesforce=salesforce)
+
+    message = loaded.error()
+    assert "GET /services/data/v61.0/queryAll" in message and "500" in message
+    _assert_no_query_text(message)
+
+
+def test_a_retry_after_past_the_cap_fails_at_once_naming_the_wait(crm_sandbox, materialize, salesforce,
+                                                                   no_long_retry_sleep):
+    crm_sandbox.add_fault(api="salesforce", route="queryAll", sequence=[429], retry_after=21600)
+
+    loaded = materialize([ACCOUNT_ASSET], salesforce=salesforce)
+
+    message = loaded.error()
+    assert ("Salesforce asked to wait 21600 s (Retry-After) on GET /services/data/v61.0/queryAll/; "
+            "the cap is 300 s (max_retry_after_seconds)") in message
+    _assert_no_query_text(message)
+    assert route_calls(crm_sandbox, "salesforce")[QUERY] == 1  # not retried
+
+
+def test_the_retry_after_cap_is_a_resource_setting(crm_sandbox, materialize, monkeypatch):
+    crm_sandbox.add_fault(api="salesforce", route="queryAll", sequence=[429], retry_after=5)
+    slept = []
+    monkeypatch.setattr(urllib3.util.retry, "time", types.SimpleNamespace(sleep=slept.append, time=time.time))
+
+    loaded = materialize([ACCOUNT_ASSET], salesforce=salesforce_resource(max_retry_after_seconds=2))
+
+    assert "asked to wait 5 s (Retry-After)" in loaded.error()
+    assert "the cap is 2 s (max_retry_after_seconds)" in loaded.error()
+    assert slept == []
 
 
 def test_a_malformed_record_is_quarantined(crm_sandbox, materialize, salesforce):

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster import DagsterEventType
 
-from cs_platform.resources.slack import SlackResource
+from cs_platform.resources.slack import SlackResource, slack_code, slack_escape, slack_link
 from cs_platform.settings import run_url
 
 MAX_ERROR_CHARS = 500  # one step's error in the message; the full trace is in the UI
@@ -24,18 +24,21 @@ def assets_not_materialized(instance: dg.DagsterInstance, run_id: str) -> list[s
 
 
 def failure_message(context: dg.RunFailureSensorContext) -> str:
+    """The message text. Every value from the run (job, partition, asset and step keys,
+    error text) is escaped: Slack reads `<!channel>` or `<url|text>` in it as markup."""
     run = context.dagster_run
-    lines = [f":red_circle: *Run failed*: job `{run.job_name}`"
-             + (f", partition `{run.tags['dagster/partition']}`" if "dagster/partition" in run.tags else "")]
+    lines = [f":red_circle: *Run failed*: job {slack_code(run.job_name)}"
+             + (f", partition {slack_code(run.tags['dagster/partition'])}" if "dagster/partition" in run.tags else "")]
     missing = assets_not_materialized(context.instance, run.run_id)
     if missing:
-        lines.append("Not materialized: " + ", ".join(f"`{k}`" for k in missing))
+        lines.append("Not materialized: " + ", ".join(slack_code(k) for k in missing))
     step_failures = context.get_step_failure_events()
     for event in step_failures:
-        lines.append(f"Step `{event.step_key}`: {_shorten(_root_error(event.step_failure_data.error))}")
+        error = _shorten(_root_error(event.step_failure_data.error))
+        lines.append(f"Step {slack_code(event.step_key)}: {slack_escape(error)}")
     if not step_failures:  # failed outside any step (launch, resources, run worker)
-        lines.append(_shorten(context.failure_event.message or "no error message recorded"))
-    lines.append(f"<{run_url(run.run_id)}|Open the run in Dagster>")
+        lines.append(slack_escape(_shorten(context.failure_event.message or "no error message recorded")))
+    lines.append(slack_link(run_url(run.run_id), "Open the run in Dagster"))
     return "\n".join(lines)
 
 

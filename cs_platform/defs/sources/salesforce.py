@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from cs_platform.resources.salesforce import SalesforceResource
+from cs_platform.resources.salesforce import SalesforceResource, source_error
 from cs_platform.sources import catalog
 from cs_platform.sources.catalog import SourceObject
 from cs_platform.sources.incremental import ApiConnection, api_multi_asset, api_source_defs
@@ -45,8 +45,14 @@ def connect(salesforce: SalesforceResource) -> ApiConnection:
     sf = salesforce.client()  # one OAuth login for every object of the run
 
     def fetch(obj: SourceObject, since: datetime | None) -> Iterable[Mapping]:
+        from simple_salesforce.exceptions import SalesforceError
+
         # queryAll (include_deleted) so deletions arrive with IsDeleted = true.
-        return sf.query_all_iter(soql_since(obj, since), include_deleted=True, timeout=salesforce.timeout_seconds)
+        try:
+            yield from sf.query_all_iter(soql_since(obj, since), include_deleted=True,
+                                         timeout=salesforce.timeout_seconds)
+        except SalesforceError as exc:  # named by method and path: the SOQL stays out of the error
+            raise source_error(exc) from None
 
     return ApiConnection(sf.session, fetch, lambda: _api_usage(sf))
 
