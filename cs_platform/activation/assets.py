@@ -36,6 +36,7 @@ from cs_platform.activation.destinations import connect
 from cs_platform.activation.engine import SyncAborted, SyncFailed, SyncOutcome, run_sync
 from cs_platform.activation.spec import SyncSpec, resolve_table
 from cs_platform.activation.state import SyncLease, SyncStore
+from cs_platform.checks import failing
 
 GROUP = "activation"
 DRY_RUN_JOB = "activation_dry_run"
@@ -71,16 +72,7 @@ def failed_blocking_checks(context: dg.AssetExecutionContext, model_key: dg.Asse
     if not graph.has(model_key):
         return []
     keys = [k for k in graph.get(model_key).check_keys if graph.get_check_spec(k).blocking]
-    if not keys:
-        return []
-    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    failed = []
-    for key, record in latest.items():
-        evaluation = record.evaluation
-        if (evaluation is not None and hasattr(evaluation, "passed") and not evaluation.passed
-                and evaluation.severity == dg.AssetCheckSeverity.ERROR):
-            failed.append(key.name)
-    return sorted(failed)
+    return sorted(k.name for k in failing(context.instance, keys))
 
 
 def _source_table(spec: SyncSpec, warehouse) -> str:

@@ -69,3 +69,30 @@ def test_bad_keys_fail_blocking_checks_that_name_them_and_nothing_downstream_run
 
     after = warehouse.query("select * from marts.account_360 order by account_id")
     assert after.equals(before), "the marts keep their last good state"
+
+
+def test_a_raw_table_whose_loader_check_failed_earlier_keeps_its_models_out_of_the_next_build(
+        built, tmp_path, monkeypatch):
+    # The product DB load of `accounts` found a column the models read missing (a blocking
+    # ERROR check, in its own run); the daily dbt build later must not rebuild from that table.
+    path = built.copy_to(tmp_path / "drift")
+    monkeypatch.setenv("DUCKDB_PATH", str(path))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    warehouse = DuckDBWarehouse(path=str(path))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(["raw", "product_db", "accounts"]), check_name="expected_columns_present",
+        passed=False, severity=dg.AssetCheckSeverity.ERROR, description="column industry missing"))
+
+    result = dg.materialize(
+        [dbt_models], resources={"dbt": dbt_cli(), "warehouse": warehouse}, instance=instance,
+        run_config=dg.RunConfig({"dbt_models": DbtBuildConfig(as_of_date=AS_OF.isoformat())}),
+        raise_on_error=False)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data
+    assert "raw/product_db/accounts: expected_columns_present" in failure.description
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    for model in ("stg_product_db__accounts", "account_360", "activation_salesforce_accounts"):
+        assert dg.AssetKey([model]) not in materialized, f"{model} was rebuilt from a table with schema drift"
+    assert dg.AssetKey(["stg_salesforce__accounts"]) in materialized  # the rest still refreshes

@@ -8,6 +8,12 @@ computed from bad data. When a test fails, its query (compiled by this run) is
 run again once dbt has exited and the rows it finds are named in the check's
 result, e.g. the duplicated Salesforce Account Ids. Nothing is stored for tests
 that pass: dbt's `store_failures` would cost a view per test on every run.
+
+A raw table whose loader's blocking check failed in an earlier run (a column the
+models read is gone, a key in two export files) is not read either: the models
+downstream of its dbt source are excluded from the build (`--exclude
+source:<source>+`) and the run fails naming the table and the check, until a load
+passes the check again.
 """
 
 
@@ -18,11 +24,16 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from cs_platform import settings
+from cs_platform.checks import failing
 from cs_platform.models.project import dbt_cli, dbt_project, require_manifest
 from cs_platform.models.results import translator, with_failing_rows, with_row_counts
+from cs_platform.models.translator import SOURCE_PREFIX
 from cs_platform.resources.warehouse import Warehouse
+from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_PRIMARY_KEY
 
 require_manifest()
+
+LOADER_BLOCKING_CHECKS = (CHECK_PRIMARY_KEY, CHECK_COLUMNS)  # the raw loaders' blocking checks
 
 
 class DbtBuildConfig(dg.Config):
@@ -55,7 +66,13 @@ def build_args(config: DbtBuildConfig) -> list[str]:
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
                config: DbtBuildConfig):
-    invocation = dbt.cli(build_args(config), context=context, raise_on_error=False)
+    blocked = blocked_raw_tables(context)
+    args = build_args(config)
+    if blocked:
+        args += ["--exclude", *(f"source:{SOURCE_PREFIX}{key.path[1]}.{key.path[2]}+" for key in blocked)]
+        context.log.warning("not building the models downstream of %s: their blocking checks failed",
+                            ", ".join(k.to_user_string() for k in blocked))
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
     failed_checks: list[dg.AssetCheckResult] = []
     outputs: list[dg.Output] = []
     for event in invocation.stream():
@@ -87,6 +104,23 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                         + "\n".join(f"- {line}" for line in errors),
             metadata={"failed_checks": len(failed_checks)},
         )
+    if blocked:
+        raise dg.Failure(
+            description="models downstream of raw tables whose blocking checks failed were not built:\n"
+                        + "\n".join(f"- {key.to_user_string()}: {', '.join(checks)} (fix the source and "
+                                     f"load it again; docs/operations.md)" for key, checks in blocked.items()),
+            metadata={"blocked_raw_tables": dg.MetadataValue.json(
+                {k.to_user_string(): v for k, v in blocked.items()})})
+
+
+def blocked_raw_tables(context: dg.AssetExecutionContext) -> dict[dg.AssetKey, list[str]]:
+    """Raw tables the models read whose loader's latest blocking check failed."""
+    raw = [key for key in context.assets_def.dependency_keys if key.path[0] == "raw"]
+    keys = [dg.AssetCheckKey(key, name) for key in raw for name in LOADER_BLOCKING_CHECKS]
+    blocked: dict[dg.AssetKey, list[str]] = {}
+    for check in failing(context.instance, keys):
+        blocked.setdefault(check.asset_key, []).append(check.name)
+    return blocked
 
 
 # The whole dbt project once a day. Raw tables load more often; the models are
