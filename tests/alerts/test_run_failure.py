@@ -31,15 +31,20 @@ def failed_airtable_run(resources, instance, monkeypatch) -> dg.ExecuteInProcess
     return result
 
 
-def test_a_failed_run_is_posted_with_job_assets_error_and_link(resources, instance, sandbox, slack_messages,
-                                                              monkeypatch):
-    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
-    result = failed_airtable_run(resources, instance, monkeypatch)
+def post_run_failure(result, instance, resources) -> None:
+    """Evaluate the run-failure sensor on `result`'s failure, posting to the sandbox's Slack."""
     with dg.build_run_status_sensor_context(
             sensor_name="slack_on_run_failure", dagster_event=result.get_run_failure_event(),
             dagster_instance=instance, dagster_run=result.dagster_run,
             resources={"slack": resources["slack"]}) as context:
         slack_on_run_failure(context)
+
+
+def test_a_failed_run_is_posted_with_job_assets_error_and_link(resources, instance, sandbox, slack_messages,
+                                                              monkeypatch):
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
+    result = failed_airtable_run(resources, instance, monkeypatch)
+    post_run_failure(result, instance, resources)
 
     [text] = slack_messages()
     assert "`airtable_job`" in text
@@ -64,11 +69,7 @@ def test_run_failure_messages_escape_the_data_they_carry(resources, instance, sl
     instance.add_dynamic_partitions(partitions.name, [EVIL])
     result = dg.materialize([evil_load], instance=instance, partition_key=EVIL, raise_on_error=False)
     assert not result.success
-    with dg.build_run_status_sensor_context(
-            sensor_name="slack_on_run_failure", dagster_event=result.get_run_failure_event(),
-            dagster_instance=instance, dagster_run=result.dagster_run,
-            resources={"slack": resources["slack"]}) as context:
-        slack_on_run_failure(context)
+    post_run_failure(result, instance, resources)
 
     [text] = slack_messages()
     assert f"partition `{ESCAPED}`" in text

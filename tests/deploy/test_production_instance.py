@@ -27,14 +27,20 @@ from tests.conftest import PG_SERVER as PG
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, postgres_database):
+def production_home(tmp_path, monkeypatch, database: str):
+    """A DAGSTER_HOME holding the production instance config, on the test's PostgreSQL database."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.prod.yaml", home / "dagster.yaml")
     for key, value in {"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]),
                        "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": "",
-                       "DAGSTER_PG_DB": postgres_database}.items():
+                       "DAGSTER_PG_DB": database}.items():
         monkeypatch.setenv(key, value)
+    return home
+
+
+def test_postgres_instance_materializes_a_project_asset(tmp_path, monkeypatch, postgres_database):
+    home = production_home(tmp_path, monkeypatch, postgres_database)
 
     from cs_platform.defs.sources.product_db import table_assets
     from cs_platform.resources.product_db import ProductDBResource
@@ -192,13 +198,7 @@ def test_production_run_launcher_reports_a_dead_run_worker(tmp_path, monkeypatch
     slots and fails rather than resumes it (so the run-failure alert fires)."""
     from dagster_docker import DockerRunLauncher
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.prod.yaml", home / "dagster.yaml")
-    for key, value in {"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]),
-                       "DAGSTER_PG_USER": PG["user"], "DAGSTER_PG_PASSWORD": "",
-                       "DAGSTER_PG_DB": postgres_database}.items():
-        monkeypatch.setenv(key, value)
+    home = production_home(tmp_path, monkeypatch, postgres_database)
     engine = FakeDockerEngine({
         "alive": {"Status": "running", "Running": True, "ExitCode": 0},
         "killed": {"Status": "exited", "Running": False, "ExitCode": 137, "OOMKilled": False},

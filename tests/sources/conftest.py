@@ -11,11 +11,14 @@ secrets through `dg.EnvVar`.
 
 import datetime as dt
 import shutil
+import time
+import types
 from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
 import pytest
+import urllib3
 
 from cs_platform.resources.airtable import AirtableResource
 from cs_platform.resources.google_analytics import GoogleAnalyticsResource
@@ -155,3 +158,15 @@ def materialize(warehouse, instance):
         return Loaded(result, warehouse)
 
     return _materialize
+
+
+@pytest.fixture
+def no_long_retry_sleep(monkeypatch):
+    """urllib3's Retry sleeps through `time.sleep` of its module: a wait past a minute
+    fails the test at once instead of hanging it (the code as it was slept 6 hours)."""
+    def sleep(seconds):
+        if seconds > 60:
+            raise AssertionError(f"urllib3 was about to sleep {seconds} s for a retry")
+        time.sleep(seconds)
+
+    monkeypatch.setattr(urllib3.util.retry, "time", types.SimpleNamespace(sleep=sleep, time=time.time))

@@ -3,12 +3,10 @@ when the wait is short, refused at once, with a message naming the API, the call
 the asked wait, when it is past `max_retry_after_seconds`."""
 
 import time
-import types
 from email.utils import formatdate
 
 import dagster as dg
 import pytest
-import urllib3.util.retry
 from urllib3.response import HTTPResponse
 
 from cs_platform.resources.http import (
@@ -23,18 +21,6 @@ from devkit.sandbox import CREDENTIALS
 from tests.sources.crm_fixtures import _crm_sandbox, crm_sandbox, hubspot_resource, route_calls  # noqa: F401
 
 SEARCH = "POST /crm/v3/objects/companies/search"
-
-
-@pytest.fixture
-def no_long_retry_sleep(monkeypatch):
-    """urllib3's Retry sleeps through `time.sleep` of its module: a wait past a minute
-    fails the test at once instead of hanging it (the code as it was slept 6 hours)."""
-    def sleep(seconds):
-        if seconds > 60:
-            raise AssertionError(f"urllib3 was about to sleep {seconds} s for a retry")
-        time.sleep(seconds)
-
-    monkeypatch.setattr(urllib3.util.retry, "time", types.SimpleNamespace(sleep=sleep, time=time.time))
 
 
 def hubspot_search(sandbox, session):

@@ -9,7 +9,6 @@ import time
 import types
 
 import dagster as dg
-import pytest
 import urllib3.util.retry
 
 from cs_platform.defs.sources import salesforce as sf_source
@@ -130,18 +129,6 @@ def test_a_wrong_client_secret_fails_at_once_naming_the_setting(crm_sandbox, mat
     assert route_calls(crm_sandbox, "salesforce") == {TOKEN: 1}  # not retried
     out, err = capfd.readouterr()
     assert_nowhere([wrong], message, run_log_text(instance, loaded), caplog.text, out, err)
-
-
-@pytest.fixture
-def no_long_retry_sleep(monkeypatch):
-    """urllib3's Retry sleeps through `time.sleep` of its module: a wait past a minute
-    fails the test at once instead of hanging it (the code as it was slept 6 hours)."""
-    def sleep(seconds):
-        if seconds > 60:
-            raise AssertionError(f"urllib3 was about to sleep {seconds} s for a retry")
-        time.sleep(seconds)
-
-    monkeypatch.setattr(urllib3.util.retry, "time", types.SimpleNamespace(sleep=sleep, time=time.time))
 
 
 def _assert_no_query_text(*texts):
