@@ -52,7 +52,6 @@ preflight's schema reads.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -678,7 +677,7 @@ def deliver(destination: Destination, batch: Batch) -> Delivery:
             out.error = out.error or error  # its records get the whole call's result (`_whole_call_result`)
             return
         if len(records) == 1 or budget[0] < 2:
-            out.results.update({r.key: RecordResult(False, error_code=_error_code(error),
+            out.results.update({r.key: RecordResult(False, error_code=destination.error_code(error),
                                                     error_message=str(error)[:1000]) for r in records})
             return
         budget[0] -= 2
@@ -689,22 +688,6 @@ def deliver(destination: Destination, batch: Batch) -> Delivery:
 
     send(batch.records)
     return out
-
-
-def _error_code(error: Exception) -> str:
-    """The API's own code for a whole-call error (Salesforce `errorCode`, HubSpot
-    `category`), else the exception's class."""
-    code = getattr(error, "code", None)
-    content = getattr(error, "content", None)  # simple-salesforce: the decoded error body
-    if not code and isinstance(content, list) and content and isinstance(content[0], dict):
-        code = content[0].get("errorCode")
-    body = getattr(error, "body", None)  # SourceError (HubSpot): the response text
-    if not code and body:
-        try:
-            code = json.loads(body).get("category")
-        except (ValueError, AttributeError):
-            code = None
-    return code or type(error).__name__
 
 
 def _send(spec: SyncSpec, store: SyncStore, plan: Plan, destination: Destination, out: SyncOutcome,
@@ -785,8 +768,10 @@ def _whole_call_result(spec: SyncSpec, destination: Destination, error: Exceptio
                             error_message=f"{spec.destination} returned no result for this record")
     if not destination.idempotent and not isinstance(error, ApiBudgetExhausted):
         # A create whose answer never came may have been applied: ask before resending.
-        return RecordResult(False, unknown=True, error_code=_error_code(error), error_message=str(error)[:1000])
-    return RecordResult(False, transient=True, error_code=_error_code(error), error_message=str(error)[:1000])
+        return RecordResult(False, unknown=True, error_code=destination.error_code(error),
+                            error_message=str(error)[:1000])
+    return RecordResult(False, transient=True, error_code=destination.error_code(error),
+                        error_message=str(error)[:1000])
 
 
 def _record_outcome(spec, st: dict, rec: PlannedRecord, res: RecordResult, out: SyncOutcome, run_id: str,

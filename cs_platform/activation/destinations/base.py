@@ -125,6 +125,10 @@ class Destination(ABC):
                     f"{self.max_usage_share:.0%} ({ceiling})")
         return None
 
+    def error_code(self, error: Exception) -> str:
+        """The API's own code for a whole-call error, else the exception's class."""
+        return getattr(error, "code", None) or type(error).__name__
+
     def record_level(self, error: Exception) -> bool:
         """Did the API refuse the whole call because of something in its records
         (a 400 such as Salesforce's JSON_PARSER_ERROR for one bad value)? Then the

@@ -27,6 +27,7 @@ Keys are compared as HubSpot stores them: contacts' `email` is lower-cased.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -87,6 +88,14 @@ class HubSpotDestination(Destination):
     @property
     def idempotent(self) -> bool:
         return self.spec.mode != "insert"
+
+    def error_code(self, error: Exception) -> str:
+        # The error envelope's `category` (VALIDATION_ERROR, RATE_LIMITS, ...).
+        try:
+            category = json.loads(getattr(error, "body", None) or "").get("category")
+        except (ValueError, AttributeError):
+            category = None
+        return category or super().error_code(error)
 
     def record_level(self, error: Exception) -> bool:
         # A 400 VALIDATION_ERROR for the whole batch (an option a property does not

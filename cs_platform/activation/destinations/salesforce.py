@@ -131,6 +131,9 @@ class SalesforceDestination(Destination):
             self.counter.api_max = int(daily["Max"])
             self.counter.api_used = int(daily["Max"]) - int(daily.get("Remaining", daily["Max"]))
 
+    def error_code(self, error: Exception) -> str:
+        return _error_code(error) or super().error_code(error)  # the error body's `errorCode`
+
     def record_level(self, error: Exception) -> bool:
         """A 400 for the whole call (JSON_PARSER_ERROR, INVALID_TYPE...) names no
         record: one of them holds a value the org cannot take."""
