@@ -48,22 +48,20 @@
 
 
 {#
-  rolling_form(last_day_written, source, source_day_column): 'join' when this run
-  is incremental and writes at most `rolling_join_max_days` days, else 'window'.
-  The days written run from the model's last day (a date; none on a first build),
-  less `usage_reload_days`, which are redone, to the source's latest day before the
-  as-of date, which a query finds. The offline BigQuery compile cannot query: its
-  daily form is 'join'.
+  rolling_form(write_from, source, source_day_column): 'join' when this run is
+  incremental and writes at most `rolling_join_max_days` days, else 'window'. The
+  days written run from `write_from` (a date; none on a full build, see
+  recompute_plan) to the source's latest day before the as-of date, which a query
+  finds. The offline BigQuery compile cannot query: its daily form is 'join'.
 #}
-{% macro rolling_form(last_day_written, source, source_day_column) -%}
-    {%- if last_day_written is none -%}
+{% macro rolling_form(write_from, source, source_day_column) -%}
+    {%- if write_from is none -%}
         {{ return('window') }}
     {%- elif target.name == 'bigquery-offline' -%}
         {{ return('join') }}
     {%- endif -%}
     {%- set source_day = latest_day(source, source_day_column, before=as_of_date()) -%}
-    {%- if source_day is not none
-          and (source_day - last_day_written).days + var('usage_reload_days') <= var('rolling_join_max_days') -%}
+    {%- if source_day is not none and (source_day - write_from).days + 1 <= var('rolling_join_max_days') -%}
         {{ return('join') }}
     {%- endif -%}
     {{ return('window') }}

@@ -16,9 +16,9 @@
 {%- endmacro %}
 
 
-{# safe_ratio(a, b): a / b, null when b is 0 or null. #}
+{# safe_ratio(a, b): a / b as a 64-bit float (type_double), null when b is 0 or null. #}
 {% macro safe_ratio(numerator, denominator) -%}
-    (cast({{ numerator }} as {{ dbt.type_float() }}) / nullif(cast({{ denominator }} as {{ dbt.type_float() }}), 0))
+    (cast({{ numerator }} as {{ type_double() }}) / nullif(cast({{ denominator }} as {{ type_double() }}), 0))
 {%- endmacro %}
 
 
@@ -43,4 +43,35 @@
         {'score': 'renewal_likelihood', 'component': 'plan_fit', 'value': 'seat_utilization'},
         {'score': 'renewal_likelihood', 'component': 'csm_impression', 'value': 'csm_impression_value'},
     ]) }}
+{%- endmacro %}
+
+
+{#
+  The seeds that shape the figures of the incremental scoring models; an edit of
+  any of them re-scores all history (recompute_plan in macros/incremental_bounds.sql).
+  signal_seeds(): what int_account_signals_computed measures with; scoring_seeds():
+  those and what health_score_history scores with.
+#}
+{% macro signal_seeds() -%}
+    {{ return(['health_score_components', 'product_features', 'setup_step_definitions', 'csm_impression_values']) }}
+{%- endmacro %}
+
+{% macro scoring_seeds() -%}
+    {{ return(signal_seeds() + ['health_score_bands', 'health_score_settings']) }}
+{%- endmacro %}
+
+
+{#
+  seed_max(seed, column, default): the largest value of a seed's column, read when
+  the model runs, for SQL that needs it as a constant (e.g. how many days before
+  the first written day a window must read). `default` while parsing and in the
+  offline compile.
+#}
+{% macro seed_max(seed, column, default) -%}
+    {%- set relation = ref(seed) -%}
+    {%- if not execute or target.name == 'bigquery-offline' or load_relation(relation) is none -%}
+        {{ return(default) }}
+    {%- endif -%}
+    {%- set value = run_query('select max(' ~ column ~ ') from ' ~ relation).columns[0].values()[0] -%}
+    {{ return(value | int if value is not none else default) }}
 {%- endmacro %}

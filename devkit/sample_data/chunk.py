@@ -35,7 +35,7 @@ class Chunk:
 
 def build(base: CustomerBase, index: int, lo: int, hi: int) -> Chunk:
     users = people.draw_users(base, lo, hi, base.rng("users", index))
-    activity = usage.simulate(base, lo, hi, users, base.rng("usage", index))
+    activity = usage.simulate(base, lo, hi, users, base.rng("usage", index), base.rng("renewal_usage", index))
     return Chunk(base=base, index=index, lo=lo, hi=hi, users=users,
                  contacts=people.draw_contacts(base, users, base.rng("contacts", index)),
                  usage=activity, last_active_day=usage.last_active_day(activity, users, lo))

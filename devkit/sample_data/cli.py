@@ -8,6 +8,7 @@ import logging
 import time
 
 from devkit.sample_data.generate import generate
+from devkit.sample_data.renewals import CHURN_CAUSES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,12 +23,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="the data set's 'today', YYYY-MM-DD (default: today, UTC)")
     parser.add_argument("--product-db-url", default=None,
                         help="SQLAlchemy URL to load the product tables into (default: <out>/product.db)")
+    parser.add_argument("--churn-cause", choices=CHURN_CAUSES, default=CHURN_CAUSES[0],
+                        help="what drives the planted past churns: relationship (NPS, escalations, CSM "
+                             "impression: what renewal likelihood measures), usage (fading usage, which "
+                             "renewal likelihood ignores) or unobserved (random); default: %(default)s")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
     try:
         manifest = generate(args.out, accounts=args.accounts, seed=args.seed, days=args.days,
-                            as_of=args.as_of, product_db_url=args.product_db_url)
+                            as_of=args.as_of, product_db_url=args.product_db_url,
+                            churn_cause=args.churn_cause)
     except ValueError as error:
         parser.error(str(error))
     print(f"{sum(manifest.row_counts.values()):,} rows for {manifest.accounts:,} accounts as of "

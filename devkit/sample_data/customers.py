@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from devkit.sample_data import names, stories
+from devkit.sample_data import names, renewals, stories
 from devkit.sample_data.stories import STORIES, Story
 from devkit.sample_data.window import DAY, HOUR, Window, add_years, epoch_day, to_date
 
@@ -63,6 +63,7 @@ class CustomerBase:
     csms: list[tuple[str, str]]  # (first, last) of the CSMs; the last one is their lead
     story: np.ndarray  # index into STORIES, -1 for none
     drop_day: np.ndarray  # day index of a sudden drop, -1 for none
+    renewals: renewals.Renewals  # past renewal decisions inside the history (renewals.py)
 
     @property
     def size(self) -> int:
@@ -82,7 +83,7 @@ def random_stream(seed: int, purpose: str, chunk: int = 0) -> np.random.Generato
     return np.random.default_rng([seed, zlib.crc32(purpose.encode()), chunk])
 
 
-def build(seed: int, accounts: int, window: Window) -> CustomerBase:
+def build(seed: int, accounts: int, window: Window, churn_cause: str = "relationship") -> CustomerBase:
     rng = random_stream(seed, "customers")
     story = stories.assign(rng, accounts)
     profiles = [STORIES[s] if s >= 0 else None for s in story.tolist()]
@@ -129,7 +130,9 @@ def build(seed: int, accounts: int, window: Window) -> CustomerBase:
         plan=plan, employees=employees, created=created, renewal_day=renewal_day,
         tenure=tenure, arr=arr, engagement=engagement, n_users=n_users,
         users_settled=users_settled, owner=rng.integers(0, n_csms, size=accounts),
-        csms=csms, story=story, drop_day=stories.draw_drop_days(rng, story, window))
+        csms=csms, story=story, drop_day=stories.draw_drop_days(rng, story, window),
+        renewals=renewals.draw(random_stream(seed, "renewals"), churn_cause, story, tenure, renewal_day,
+                               n_users / seat_limit, window))
 
 
 def _renewals(rng: np.random.Generator, profiles: list[Story | None],

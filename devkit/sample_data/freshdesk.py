@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from devkit.sample_data import names, wire
+from devkit.sample_data import renewals as renewal_decisions
 from devkit.sample_data.chunk import Chunk
 from devkit.sample_data.customers import CustomerBase
 from devkit.sample_data.window import DAY, HOUR
@@ -55,6 +56,7 @@ class FreshdeskWriter:
         tickets = self._draw_tickets(chunk, rng)
         self._write_tickets(chunk, tickets)
         self._write_ratings(tickets, rng)
+        self._write_tickets(chunk, self._renewal_escalations(chunk))
 
     def _draw_tickets(self, chunk: Chunk, rng: np.random.Generator) -> dict[str, np.ndarray]:
         base, window = self._base, self._base.window
@@ -101,6 +103,34 @@ class FreshdeskWriter:
                 "escalated": escalated[order], "subject": rng.integers(0, 1000, size=len(local)),
                 "tag": rng.integers(0, 5 * len(names.TICKET_TAGS), size=len(local)),  # one in five tagged
                 "urgent": np.arange(len(local))[order] >= len(local) - len(urgent)}
+
+    def _renewal_escalations(self, chunk: Chunk) -> dict[str, np.ndarray]:
+        """Escalations in the weeks before a relationship churn or a rescue (renewals.py):
+        urgent or high problems, resolved within days (an open escalation belongs to a
+        story). Drawn from their own stream and numbered after the chunk's other tickets."""
+        base, window, rng = self._base, self._base.window, chunk.rng("renewal_escalations")
+        renewals = base.renewals
+        accounts = [a for a in chunk.accounts if renewals.warnings(a)]
+        n = rng.integers(renewal_decisions.ESCALATIONS[0], renewal_decisions.ESCALATIONS[1] + 1, size=len(accounts))
+        account = np.repeat(np.array(accounts, dtype=np.int64), n)
+        created = np.concatenate([
+            renewal_decisions.warning_days(rng, int(renewals.decision_day[a]), int(k), window,
+                                           int(base.created[a] // DAY) + 1)
+            for a, k in zip(accounts, n.tolist())] or [np.zeros(0, dtype=np.int64)]) * DAY
+        created = created + rng.integers(8 * HOUR, 18 * HOUR, size=len(account))
+        priority = rng.integers(3, 5, size=len(account))
+        resolved_at = np.minimum(created + rng.integers(6 * HOUR, 3 * DAY, size=len(account)), window.now - HOUR)
+        closed = resolved_at + CLOSE_AFTER < window.now
+        first_id, self._next_ticket_id = self._next_ticket_id, self._next_ticket_id + len(account)
+        return {"id": np.arange(first_id, self._next_ticket_id), "account": account,
+                "rank": np.zeros(len(account), dtype=np.int64), "created": created,
+                "kind": np.full(len(account), TYPES.index("Problem")), "priority": priority,
+                "status": np.where(closed, CLOSED, RESOLVED),
+                "updated": np.where(closed, resolved_at + CLOSE_AFTER, resolved_at), "resolved_at": resolved_at,
+                "resolved": np.ones(len(account), dtype=bool), "escalated": np.ones(len(account), dtype=bool),
+                "subject": rng.integers(0, 1000, size=len(account)),
+                "tag": np.full(len(account), 5 * len(names.TICKET_TAGS)),  # no other tag
+                "urgent": np.ones(len(account), dtype=bool)}
 
     def _write_tickets(self, chunk: Chunk, t: dict[str, np.ndarray]) -> None:
         due = t["created"] + DUE_HOURS[t["priority"] - 1] * HOUR

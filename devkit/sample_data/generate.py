@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from cs_platform.sources import catalog
 from devkit.sample_data import chunk as chunks
-from devkit.sample_data import customers, stories, wire
+from devkit.sample_data import customers, renewals, stories, wire
 from devkit.sample_data.airtable import AirtableWriter
 from devkit.sample_data.freshdesk import FreshdeskWriter
 from devkit.sample_data.google_analytics import GoogleAnalyticsWriter
@@ -52,11 +52,13 @@ class Manifest:
     product_db: str  # PRODUCT_DB_FILE inside out_dir, or the server's URL with the password hidden
     row_counts: dict[str, int]  # "<tool>/<name>" -> rows, for every catalog object
     files: dict[str, dict[str, int]]  # "<tool>/<name>" -> {path relative to out_dir: rows}
+    churn_cause: str = renewals.CHURN_CAUSES[0]  # what drives the planted churns (renewals.py)
 
     def to_json(self) -> dict:
         # No out_dir: the same data set has the same manifest wherever it is.
         return {"args": {"accounts": self.accounts, "seed": self.seed, "days": self.days,
-                         "as_of": self.as_of.isoformat(), "product_db": self.product_db},
+                         "as_of": self.as_of.isoformat(), "product_db": self.product_db,
+                         "churn_cause": self.churn_cause},
                 "row_counts": self.row_counts, "files": self.files}
 
     @classmethod
@@ -67,13 +69,17 @@ class Manifest:
 
 
 def generate(out_dir: str | Path, accounts: int = 500, seed: int = 42, days: int = 120,
-             as_of: dt.date | None = None, product_db_url: str | None = None) -> Manifest:
+             as_of: dt.date | None = None, product_db_url: str | None = None,
+             churn_cause: str = renewals.CHURN_CAUSES[0]) -> Manifest:
     """Write a sample data set to `out_dir` (and the product tables to `product_db_url`,
-    default a SQLite file in `out_dir`); returns its manifest. `as_of` defaults to today (UTC)."""
+    default a SQLite file in `out_dir`); returns its manifest. `as_of` defaults to today (UTC).
+    `churn_cause` picks what drives the planted past churns (renewals.CHURN_CAUSES)."""
     if accounts < MIN_ACCOUNTS:
         raise ValueError(f"accounts must be at least {MIN_ACCOUNTS} (3 per planted story), got {accounts}")
     if days < MIN_DAYS:
         raise ValueError(f"days must be at least {MIN_DAYS} for the planted usage stories, got {days}")
+    if churn_cause not in renewals.CHURN_CAUSES:
+        raise ValueError(f"churn_cause must be one of {', '.join(renewals.CHURN_CAUSES)}, got {churn_cause!r}")
     if seed < 0:
         raise ValueError(f"seed must be zero or positive, got {seed}")
     out = Path(out_dir)
@@ -85,7 +91,7 @@ def generate(out_dir: str | Path, accounts: int = 500, seed: int = 42, days: int
     else:
         product_db = sa.make_url(product_db_url).render_as_string(hide_password=True)
 
-    base = customers.build(seed, accounts, window)
+    base = customers.build(seed, accounts, window, churn_cause)
     outputs = wire.Outputs(out, [f"{o.tool}/{o.name}" for o in catalog.SOURCE_OBJECTS.values()])
     database = ProductDbWriter(product_db_url, outputs, base)
     try:
@@ -104,9 +110,12 @@ def generate(out_dir: str | Path, accounts: int = 500, seed: int = 42, days: int
         database.close()
 
     manifest = Manifest(out_dir=out, accounts=accounts, seed=seed, days=days, as_of=window.as_of,
-                        product_db=product_db, row_counts=outputs.row_counts, files=outputs.files)
+                        product_db=product_db, row_counts=outputs.row_counts, files=outputs.files,
+                        churn_cause=churn_cause)
     _write_json(out / MANIFEST_FILE, manifest.to_json())
-    _write_json(out / GROUND_TRUTH_FILE, stories.ground_truth(base.account_ids, base.story, base.drop_day, window))
+    _write_json(out / GROUND_TRUTH_FILE, {
+        **stories.ground_truth(base.account_ids, base.story, base.drop_day, window),
+        **renewals.ground_truth(base.account_ids, base.renewals)})
     return manifest
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from cs_platform.sources import catalog
 from devkit.sample_data import names, wire
+from devkit.sample_data import renewals as renewal_decisions
 from devkit.sample_data.chunk import Chunk
 from devkit.sample_data.customers import CustomerBase
 from devkit.sample_data.window import DAY, HOUR
@@ -68,11 +69,38 @@ class KarteWriter:
         comment = [names.NPS_COMMENTS[cat][p % 3] if p < 300 else None
                    for cat, p in zip(category.tolist(), pick.tolist())]
         response_ids = wire.uuids(rng, len(local))
+        local, at, score, user, comment, response_ids = self._renewal_answers(
+            chunk, local, at, score, user, comment, response_ids)
         at_s = wire.iso_z(at)
         rows = [(response_ids[k], base.account_ids[ids[c]], chunk.users.user_ids[u], int(score[k]),
                  comment[k], at_s[k])
                 for k, (c, u) in enumerate(zip(local.tolist(), user.tolist()))]
         self._write_by_week("nps_responses", at, rows)
+
+    def _renewal_answers(self, chunk: Chunk, local, at, score, user, comment, response_ids) -> tuple:
+        """NPS answers planted before a renewal decision (renewals.py), added after the
+        population's: detractors before a relationship churn or a rescue, promoters before
+        a churn nobody saw coming."""
+        base, window, rng = self._base, self._base.window, chunk.rng("renewal_nps")
+        renewals = base.renewals
+        planted = [(c, a) for c, a in enumerate(chunk.accounts) if renewals.warnings(a) or renewals.looks_good(a)]
+        if not planted:
+            return local, at, score, user, comment, response_ids
+        more_local, more_at, more_score = [], [], []
+        for c, a in planted:
+            first = int(base.created[a] // DAY) + NPS_FIRST_AFTER_DAYS
+            days = renewal_decisions.warning_days(rng, int(renewals.decision_day[a]), renewal_decisions.NPS_ANSWERS,
+                                                  window, first)
+            more_local += [c] * len(days)
+            more_at += (days * DAY + rng.integers(9 * HOUR, 18 * HOUR, size=len(days))).tolist()
+            scores = renewal_decisions.WARNING_NPS if renewals.warnings(a) else renewal_decisions.GOOD_NPS
+            more_score += rng.integers(scores[0], scores[1] + 1, size=len(days)).tolist()
+        more_local, more_at = np.array(more_local, dtype=np.int64), np.array(more_at, dtype=np.int64)
+        more_user = self._existing_user(chunk, more_local, more_at, rng)
+        return (np.concatenate([local, more_local]), np.concatenate([at, more_at]),
+                np.concatenate([score, np.array(more_score, dtype=np.int64)]),
+                np.concatenate([user, more_user]), comment + [None] * len(more_local),
+                response_ids + wire.uuids(rng, len(more_local)))
 
     def _tour_views(self, chunk: Chunk) -> None:
         """Tour sessions: a user steps through a tour until done or dismissed, one row per step."""

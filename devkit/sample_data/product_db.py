@@ -93,10 +93,14 @@ class ProductDbWriter:
         created = base.created[ids.start:ids.stop]
         # Edited since sign-up (plan, settings), more often recently.
         updated = created + ((base.window.now - HOUR - created) * rng.random(len(ids)) ** 0.3).astype(np.int64)
+        # A churned customer's account is closed after its last day of use (renewals.py).
+        churned = np.array([base.renewals.is_churned(i) for i in ids], dtype=bool)
+        closed = (base.renewals.offboarded_day[ids.start:ids.stop] + 1) * DAY + 10 * HOUR
+        updated = np.where(churned, np.minimum(np.maximum(updated, closed), base.window.now - HOUR), updated)
         return list(zip(
             (base.account_ids[i] for i in ids), (base.names[i] for i in ids),
             (PLANS[p].plan_id for p in base.plan[ids.start:ids.stop].tolist()),
-            (base.industries[i] for i in ids), ["active"] * len(ids),
+            (base.industries[i] for i in ids), np.where(churned, "churned", "active").tolist(),
             wire.sql_datetimes(created), wire.sql_datetimes(updated)))
 
     def _users(self, chunk: Chunk) -> list[tuple]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from cs_platform.sources import catalog
 from devkit.sample_data import names, wire
+from devkit.sample_data import renewals as renewals_mod
 from devkit.sample_data.chunk import Chunk
 from devkit.sample_data.customers import PLANS, CustomerBase
 from devkit.sample_data.window import DAY, HOUR, add_years, epoch_day, to_date
@@ -77,6 +78,7 @@ class SalesforceWriter:
             if story is not None and story.impression is not None:
                 impression[c] = IMPRESSIONS.index(story.impression)
                 age[c] = rng.integers(story.impression_age_days[0], story.impression_age_days[1] + 1)
+        self._renewal_impressions(chunk, impression, age)
         age = np.minimum(age, (window.now - created) // DAY)
         impression_day = window.end_day - age
         has_impression = impression != IMPRESSIONS.index(None)
@@ -93,6 +95,23 @@ class SalesforceWriter:
              "CSM_Impression__c": IMPRESSIONS[impression[c]], "CSM_Impression_Date__c": dates[c],
              "CreatedDate": created_s[c], "SystemModstamp": modstamp_s[c], "IsDeleted": False}
             for c, account in enumerate(ids.tolist())])
+
+    def _renewal_impressions(self, chunk: Chunk, impression: np.ndarray, age: np.ndarray) -> None:
+        """The CSM's word before a planted renewal decision (renewals.py), in place: a warning
+        before a relationship churn or a rescue, a "Good" before a churn nobody saw coming."""
+        base, window, rng = self._base, self._base.window, chunk.rng("renewal_impressions")
+        renewals = base.renewals
+        for c, account in enumerate(chunk.accounts):
+            if renewals.warnings(account):
+                # A rescue is planted as the clearest warning: the CSM saw it coming.
+                worst = renewals.cause[account] == "rescued"
+                impression[c] = IMPRESSIONS.index("At Risk" if worst else str(rng.choice(["At Risk", "Concerned"])))
+            elif renewals.looks_good(account):
+                impression[c] = IMPRESSIONS.index("Good")
+            else:
+                continue
+            day = renewals_mod.warning_days(rng, int(renewals.decision_day[account]), 1, window, window.start_day)[0]
+            age[c] = window.end_day - day
 
     def _contacts(self, chunk: Chunk) -> None:
         users, contacts, window = chunk.users, chunk.contacts, self._base.window
@@ -124,23 +143,33 @@ class SalesforceWriter:
             end = to_date(base.renewal_day[account])
             current_start = add_years(end, -1) + dt.timedelta(days=1)
             tenure = int(base.tenure[account])
+            churned = base.renewals.is_churned(account)
             for years_ago in range(tenure, -1, -1):
+                contract_arr = arr if years_ago == 0 else base.renewals.arr_before(account, arr)
                 start = add_years(current_start, -years_ago)
                 stop = add_years(start, 1) - dt.timedelta(days=1)
                 activated = epoch_day(start) * DAY + 10 * HOUR
                 expired = epoch_day(stop) * DAY + DAY + 9 * HOUR
+                kind = "Renewal" if years_ago < tenure else "New Business"
+                close = start - dt.timedelta(days=int(close_lead[c, years_ago]))
+                if churned and years_ago == 0:
+                    # The renewal was lost: no contract follows the one that ended.
+                    opportunities.append(self._opportunity(
+                        account_id, f"{name} - {kind} {start.year}", kind, "Closed Lost", arr, close,
+                        epoch_day(close) * DAY + 17 * HOUR))
+                    continue
                 serial = self._serial_of("800")
                 contracts.append({
                     "Id": serial, "AccountId": account_id,
                     "ContractNumber": f"{serial:08d}", "Status": "Expired" if years_ago else "Activated",
                     "StartDate": start.isoformat(), "EndDate": stop.isoformat(), "ContractTerm": 12,
-                    "ARR__c": arr, "Auto_Renew__c": bool(auto_renew[c]),
+                    "ARR__c": contract_arr, "Auto_Renew__c": bool(auto_renew[c]),
                     "SystemModstamp": expired if years_ago else activated, "IsDeleted": False})
-                kind = "Renewal" if years_ago < tenure else "New Business"
-                close = start - dt.timedelta(days=int(close_lead[c, years_ago]))
                 opportunities.append(self._opportunity(
-                    account_id, f"{name} - {kind} {start.year}", kind, "Closed Won", arr, close,
+                    account_id, f"{name} - {kind} {start.year}", kind, "Closed Won", contract_arr, close,
                     epoch_day(close) * DAY + 17 * HOUR))
+            if churned:
+                continue  # no pipeline for a former customer
             days_left = int(base.renewal_day[account] - window.end_day)
             if days_left <= RENEWAL_PIPELINE_DAYS:
                 stage = next(stage for limit, stage in OPEN_STAGES if days_left <= limit)

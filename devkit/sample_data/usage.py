@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cs_platform.sources.catalog import FEATURE_KEYS, KEY_FEATURES
-from devkit.sample_data import stories
+from devkit.sample_data import renewals, stories
 from devkit.sample_data.customers import CustomerBase
 from devkit.sample_data.people import Users
 
@@ -35,7 +35,10 @@ class Usage:
     events: np.ndarray  # (accounts, days, FEATURES)
 
 
-def simulate(base: CustomerBase, lo: int, hi: int, users: Users, rng: np.random.Generator) -> Usage:
+def simulate(base: CustomerBase, lo: int, hi: int, users: Users, rng: np.random.Generator,
+             renewal_rng: np.random.Generator | None = None) -> Usage:
+    """Usage of accounts [lo, hi); `renewal_rng` thins the usage of churning accounts
+    (renewals.py) after every other draw, so the other accounts' usage is unchanged."""
     window = base.window
     accounts, days = hi - lo, window.days
     born_on = np.clip(window.day_index(users.created), 0, days - 1)  # before the window: day 0
@@ -70,6 +73,13 @@ def simulate(base: CustomerBase, lo: int, hi: int, users: Users, rng: np.random.
             active[:, :, f] = rng.binomial(dau, p_feature)
     rates = np.array([EVENTS_PER_USER[f] for f in FEATURES])
     events = active + rng.poisson(active * (rates - 1.0))
+    factor = renewals.usage_factor(base.renewals, lo, hi, window)
+    if factor is not None:
+        renewals.thin_usage(factor, active, events, SESSION, renewal_rng or rng)
+        dau = active[:, :, SESSION].copy()
+        # Churned customers stop opening mail too; a fading usage leaves mail alone
+        # (hubspot.py reads `level`), so a usage_fade run touches no renewal signal.
+        level = level * (factor > 0)
     return Usage(level=level, dau=dau, active_users=active, events=events)
 
 

@@ -13,7 +13,7 @@ from tests.sample_data.conftest import ACCOUNTS, AS_OF, DAYS, SEED, file_objects
 def test_manifest_records_the_arguments(sample):
     args = json.loads((sample.out / "manifest.json").read_text())["args"]
     assert args == {"accounts": ACCOUNTS, "seed": SEED, "days": DAYS, "as_of": AS_OF.isoformat(),
-                    "product_db": "product.db"}
+                    "product_db": "product.db", "churn_cause": "relationship"}
     assert Manifest.read(sample.out) == sample.manifest
 
 

@@ -1,7 +1,9 @@
-"""The dbt project as one Dagster multi-asset: every model and seed an asset, every
-dbt test an asset check.
+"""The dbt project as one Dagster multi-asset: every model, seed and snapshot an
+asset, every dbt test an asset check.
 
-One `dbt build` runs seeds, models and tests in dependency order. A test with
+One `dbt build` runs seeds, snapshots, models and tests in dependency order. The
+snapshots (dbt/snapshots: the history of CRM fields such as the CSM impression)
+run before the models that score each day with the value that held on it. A test with
 severity `error` is a blocking check: dbt skips the models downstream of it, and
 Dagster does not start the syncs downstream of those, so no CRM receives scores
 computed from bad data. When a test fails, its query (compiled by this run) is
@@ -43,16 +45,24 @@ class DbtBuildConfig(dg.Config):
                     "Pin it to rebuild a past day reproducibly.")
     full_refresh: bool = Field(
         default=False,
-        description="Rebuild incremental models (daily usage, score history) from all history, "
-                    "e.g. after editing the score weights in the seeds.")
+        description="Rebuild incremental models (daily usage, score history) from all history. "
+                    "Not needed after editing the score seeds: the next run re-scores history on its own. "
+                    "Snapshots (the CRM history) are kept: dbt never rebuilds them.")
+    late_data_max_days: int | None = Field(
+        default=None,
+        description="How far back a run looks for days whose raw rows were (re-)loaded since the last "
+                    "run, to recompute them (dbt var late_data_max_days, default 60). Raise it for the "
+                    "run after backfilling older raw partitions.")
 
 
 def build_args(config: DbtBuildConfig) -> list[str]:
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")
-    if config.as_of_date:
-        args += ["--vars", json.dumps({"as_of_date": config.as_of_date})]
+    dbt_vars = {"as_of_date": config.as_of_date, "late_data_max_days": config.late_data_max_days}
+    dbt_vars = {name: value for name, value in dbt_vars.items() if value is not None}
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
     return args
 
 

@@ -22,14 +22,25 @@
     on the day it leaves the window.
 -#}
 {%- set lookback = var('signal_lookback_days') -%}
-{%- set reload = var('usage_reload_days') -%}
-{#- An incremental run writes from the last `reload` days it has and reads the
-    look-back before them; both are constants in the SQL, so that only those days
-    are read (BigQuery prunes partitions only with constants: macros/dates.sql).
-    A first build writes and reads all history. -#}
-{%- set last_written = latest_day(this, 'signal_date') if is_incremental() else none -%}
-{%- set write_from = date_literal(last_written, 1 - reload) -%}
-{%- set read_from = date_literal(last_written, 1 - reload - lookback) -%}
+{#- Which days a run writes (macros/incremental_bounds.sql): the last
+    `usage_reload_days` it has and the new ones, every day from the earliest input
+    row (re-)loaded or recomputed since the last run, or all history after an edit
+    of the seeds it reads (a new version of an account's Salesforce fields, the
+    impression, counts from its day on). It reads the look-back before them. Both are constants in
+    the SQL, so that only those days are read (BigQuery prunes partitions only with
+    constants: macros/dates.sql). -#}
+{%- set plan = recompute_plan(
+    'signal_date',
+    inputs=[
+        [ref('int_feature_usage_pivoted_to_account_days'), 'usage_date', '_computed_at'],
+        [source('raw_google_analytics', 'page_views_daily'), adapter.quote('date'), '_loaded_at'],
+        [source('raw_karte', 'nps_responses'), 'cast(responded_at as date)', '_loaded_at'],
+        [source('raw_hubspot', 'email_events'), 'cast(created as date)', '_loaded_at'],
+        [ref('snapshot_salesforce__accounts'), 'cast(dbt_valid_from as date)', 'loaded_at'],
+    ],
+    config_seeds=signal_seeds()) -%}
+{%- set write_from = date_literal(plan['from']) -%}
+{%- set read_from = date_literal(plan['from'], -lookback) -%}
 
 with accounts as (
     select * from {{ ref('int_accounts_mapped') }}
@@ -268,7 +279,7 @@ daily as (
     ['nps_score_total', 'sum', 'nps_score_change', 'running'],
     ['nps_answers', 'sum', 'nps_answer_change', 'running'],
 ]) -%}
-{%- set form = rolling_form(last_written, ref('int_feature_usage_pivoted_to_account_days'), 'usage_date') %}
+{%- set form = rolling_form(plan['from'], ref('int_feature_usage_pivoted_to_account_days'), 'usage_date') %}
 
 {#- The join form reads each written day's own columns from `written`. -#}
 {%- set row = 'written.' if form == 'join' else '' %}
@@ -318,15 +329,39 @@ contracts as (
     select * from {{ ref('int_contracts_summarized') }}
 ),
 
+-- The CSM impression as it held on each day, from the history of the account's
+-- Salesforce records (snapshots/staging/crm_history.yml): each version holds from
+-- the day Salesforce changed the record (SystemModstamp) until the day of the next
+-- version of any of the account's records, so when there are several the most
+-- recently changed one holds, as in int_accounts_mapped. The earliest version known also
+-- stands for the days before it (held_from null): the best knowledge of them. A
+-- deleted record holds no impression. A daily run and a full rebuild read the same
+-- versions, so they date a change alike.
 impressions as (
     select
-        accounts.account_id,
-        accounts.csm_impression,
-        accounts.csm_impression_date,
+        versions.account_id,
+        case when versions.version_number > 1 then cast(versions.dbt_valid_from as date) end as held_from,
+        cast(versions.next_valid_from as date) as held_until,
+        case when not versions.is_deleted then versions.csm_impression end as csm_impression,
+        case when not versions.is_deleted then versions.csm_impression_date end as csm_impression_date,
         impression_values.impression_value
-    from accounts
+    from (
+        select
+            account_id,
+            csm_impression,
+            csm_impression_date,
+            is_deleted,
+            dbt_valid_from,
+            row_number() over (partition by account_id order by dbt_valid_from, salesforce_account_id)
+                as version_number,
+            lead(dbt_valid_from) over (partition by account_id order by dbt_valid_from, salesforce_account_id)
+                as next_valid_from
+        from {{ ref('snapshot_salesforce__accounts') }}
+        where account_id is not null
+    ) as versions
     left join {{ ref('csm_impression_values') }} as impression_values
-        on accounts.csm_impression = impression_values.csm_impression
+        on versions.csm_impression = impression_values.csm_impression
+        and not versions.is_deleted
 )
 
 select
@@ -391,7 +426,8 @@ select
         as csm_impression,
     case when impressions.csm_impression_date <= windowed.signal_date
         then {{ days_between('impressions.csm_impression_date', 'windowed.signal_date') }}
-    end as csm_impression_age_days
+    end as csm_impression_age_days,
+    {{ bookkeeping_columns(plan) }}
 from windowed
 cross join key_features
 cross join setup_definitions
@@ -401,5 +437,7 @@ left join contracts
     on windowed.account_id = contracts.account_id
 left join impressions
     on windowed.account_id = impressions.account_id
+    and (impressions.held_from is null or impressions.held_from <= windowed.signal_date)
+    and (impressions.held_until is null or windowed.signal_date < impressions.held_until)
 where windowed.signal_date >= windowed.write_from
 {{ stored_by_day('signal_date') }}

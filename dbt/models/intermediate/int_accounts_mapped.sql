@@ -1,6 +1,10 @@
 -- One row per product account with its ids in every tool and its owner CSM.
 -- The product account id is the cross-tool key; when a tool holds two records for
 -- the same account, the most recently changed one wins.
+-- lifecycle_status says whether the account is still one a CS team works:
+-- `churned` when the product DB says so, `deleted_in_crm` when its Salesforce
+-- Account was deleted (no live record left for it), else `active`. The
+-- active marts (renewal list, books, segments, activation) keep `active` only.
 with accounts as (
     select * from {{ ref('stg_product_db__accounts') }}
 ),
@@ -8,8 +12,13 @@ with accounts as (
 salesforce_ranked as (
     select
         *,
-        row_number() over (partition by account_id order by system_modstamp desc, salesforce_account_id) as recency
-    from {{ ref('stg_salesforce__accounts') }}
+        -- A live record before a deleted one: a deleted account keeps its Salesforce
+        -- id and owner (its contracts and history still join), flagged deleted_in_crm.
+        row_number() over (
+            partition by account_id
+            order by case when is_deleted then 1 else 0 end, system_modstamp desc, salesforce_account_id
+        ) as recency
+    from {{ ref('stg_salesforce__account_records') }}
     where account_id is not null
 ),
 
@@ -42,6 +51,11 @@ select
     accounts.account_name,
     accounts.industry,
     accounts.account_status,
+    case
+        when lower(accounts.account_status) = 'churned' then 'churned'
+        when salesforce.is_deleted then 'deleted_in_crm'
+        else 'active'
+    end as lifecycle_status,
     accounts.plan_id,
     plans.plan_name,
     plans.seat_limit,

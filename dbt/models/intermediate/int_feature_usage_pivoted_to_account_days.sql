@@ -7,15 +7,24 @@
         cluster_by=['account_id'],
     )
 }}
--- One row per account and day with product usage: daily active users, events, and
--- key-feature use. Incremental: a run re-reads only the last `usage_reload_days`
--- days it already has (their partitions may have been re-loaded) and the new ones.
+{#-
+  One row per account and day with product usage: daily active users, events, and
+  key-feature use. Incremental (macros/incremental_bounds.sql): a run rewrites the
+  last `usage_reload_days` days it has and the new ones, and any older day whose
+  raw usage rows were (re-)loaded since the last run, e.g. a partition backfilled
+  a week late; a change to the key features in the seed re-pivots all history.
+-#}
+{%- set plan = recompute_plan(
+    'usage_date',
+    inputs=[[source('raw_product_db', 'feature_usage_daily'), 'usage_date', '_loaded_at']],
+    config_seeds=['product_features']) -%}
+
 with usage as (
     select * from {{ ref('stg_product_db__feature_usage_daily') }}
     where usage_date < {{ as_of_date() }}
-    {% if is_incremental() %}
-      and usage_date >= {{ latest_day_in(this, 'usage_date', 1 - var('usage_reload_days')) or first_day() }}
-    {% endif %}
+    {%- if plan['from'] %}
+      and usage_date >= {{ date_literal(plan['from']) }}
+    {%- endif %}
 ),
 
 features as (
@@ -33,7 +42,8 @@ select
     count(distinct case when features.is_key_feature and usage.active_users > 0 then usage.feature_key end)
         as key_features_used,
     count(distinct case when usage.feature_key <> 'session' and usage.active_users > 0 then usage.feature_key end)
-        as features_used
+        as features_used,
+    {{ bookkeeping_columns(plan) }}
 from usage
 left join features
     on usage.feature_key = features.feature_key

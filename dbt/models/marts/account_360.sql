@@ -1,7 +1,9 @@
 -- One row per customer account with what a CSM would otherwise gather from seven
 -- tools: plan and contract, owner, seats, usage, support, NPS, setup, feature
 -- requests, help-site visits, CSM activity and impression, both health scores, and
--- the upsell and renewal-risk signals derived from them.
+-- the upsell and renewal-risk signals derived from them. Churned accounts and those
+-- deleted in Salesforce stay here, flagged by lifecycle_status; the active marts
+-- (renewal list, CSM books, segments, activation) keep `active` accounts only.
 with accounts as (
     select * from {{ ref('int_accounts_mapped') }}
 ),
@@ -155,6 +157,7 @@ joined as (
         accounts.account_name,
         accounts.industry,
         accounts.account_status,
+        accounts.lifecycle_status,
         accounts.created_date,
         {{ days_between('accounts.created_date', as_of_date()) }} as account_age_days,
         accounts.plan_id,
@@ -247,9 +250,24 @@ joined as (
     left join renewal_trend on accounts.account_id = renewal_trend.account_id
 ),
 
+-- A sudden drop in active users that has not recovered (int_usage_drops_tracked).
+usage_drops as (
+    select
+        account_id,
+        drop_start_date as usage_drop_start_date,
+        severity as usage_drop_severity,
+        usage_drop_share
+    from {{ ref('int_usage_drops_tracked') }}
+    where is_unresolved
+),
+
 flagged as (
     select
         joined.*,
+        usage_drops.account_id is not null as has_unresolved_usage_drop,
+        usage_drops.usage_drop_start_date,
+        usage_drops.usage_drop_severity,
+        usage_drops.usage_drop_share,
         -- Upsell: seats at or above the threshold share of the plan's limit on every
         -- one of the last 28 days.
         coalesce(min_seat_utilization_28d >= {{ var('upsell_seat_utilization') }}, false) as has_upsell_signal,
@@ -258,16 +276,23 @@ flagged as (
         open_escalations > 0 as has_open_escalation,
         coalesce(days_since_last_csm_activity > {{ var('csm_touch_max_gap_days') }}, true) as has_no_recent_csm_activity
     from joined
+    left join usage_drops
+        on joined.account_id = usage_drops.account_id
 )
 
 select
     flagged.*,
-    is_usage_health_red or is_renewal_likelihood_low or has_open_escalation or has_no_recent_csm_activity
-        as has_risk_signal,
+    is_usage_health_red or is_renewal_likelihood_low or has_open_escalation or has_unresolved_usage_drop
+    or has_no_recent_csm_activity as has_risk_signal,
     nullif(rtrim(
         case when is_usage_health_red then 'red usage health, ' else '' end
         || case when is_renewal_likelihood_low then 'low renewal likelihood, ' else '' end
         || case when has_open_escalation then 'open escalation, ' else '' end
+        || case when has_unresolved_usage_drop
+            then 'usage dropped '
+                || {{ as_text('cast(round(100 * usage_drop_share, 0) as ' ~ dbt.type_int() ~ ')') }}
+                || '% since ' || {{ as_text('usage_drop_start_date') }} || ', '
+            else '' end
         || case when has_no_recent_csm_activity
             then 'no CSM activity in {{ var("csm_touch_max_gap_days") }} days, ' else '' end
     , ', '), '') as risk_reasons

@@ -1,8 +1,10 @@
 -- Accounts in each segment of seeds/segment_definitions.csv, one row per account
 -- and segment, with what put it there (`detail`) and the action the seed suggests.
 -- An account can be in several segments; plays and Slack alerts start from here.
+-- Active accounts only: nothing is played on a churned or CRM-deleted account.
 with accounts as (
     select * from {{ ref('account_360') }}
+    where lifecycle_status = 'active'
 ),
 
 features as (
@@ -59,7 +61,7 @@ members as (
         'renewal_90d_red_health',
         'renews ' || {{ as_text('renewal_date') }} || ', usage health ' || {{ as_text('usage_health_score') }}
     from accounts
-    where days_until_renewal between 0 and 89 and usage_health_band = 'red'
+    where {{ renews_within('days_until_renewal', 90) }} and usage_health_band = 'red'
 
     union all
     select
@@ -93,5 +95,5 @@ select
 from members
 inner join {{ ref('segment_definitions') }} as definitions
     on members.segment_key = definitions.segment_key
-left join accounts
+inner join accounts
     on members.account_id = accounts.account_id

@@ -1,5 +1,7 @@
 -- One row per CSM (Salesforce user): the book of business (accounts, ARR), how much
--- of it is red or at risk, and the work done and waiting (last 30 days).
+-- of it is red or at risk, and the work done and waiting (last 30 days). The book
+-- is the owner's active accounts (churned and CRM-deleted ones are no longer worked);
+-- renewals at risk are those of the renewal list's window (renews_within).
 with csms as (
     select * from {{ ref('stg_salesforce__users') }}
 ),
@@ -11,11 +13,12 @@ book as (
         sum(coalesce(arr, 0)) as arr_owned,
         sum(case when usage_health_band = 'red' then 1 else 0 end) as red_usage_health_accounts,
         sum(case when renewal_likelihood_band = 'red' then 1 else 0 end) as low_renewal_likelihood_accounts,
-        sum(case when has_risk_signal and days_until_renewal between 0 and {{ var('renewal_window_days') }}
+        sum(case when has_risk_signal and {{ renews_within('days_until_renewal') }}
             then 1 else 0 end) as renewals_at_risk,
         sum(case when has_no_recent_csm_activity then 1 else 0 end) as accounts_without_recent_activity
     from {{ ref('account_360') }}
     where owner_user_id is not null
+      and lifecycle_status = 'active'
     group by 1
 ),
 

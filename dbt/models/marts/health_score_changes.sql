@@ -2,6 +2,9 @@
 -- account and score whose band is worse today than at some day in the last
 -- `band_change_lookback_days`; since when (the day after the last better day), the
 -- band it fell from, and which components pulled the score down over 7 and 28 days.
+-- An unresolved sudden drop in active users (int_usage_drops_tracked) is shown on
+-- the account's usage_health row, and gives it a row even while the band holds: a
+-- collapse a few days old has not yet moved a score built on 28-day measures.
 {%- set scores = ['usage_health', 'renewal_likelihood'] %}
 with history as (
     {{ latest_days(ref('health_score_history'), 'score_date', var('band_change_lookback_days')) }}
@@ -20,7 +23,7 @@ banded as (
         {{ score }}_band as band,
         case {{ score }}_band when 'green' then 1 when 'yellow' then 2 when 'red' then 3 end as band_rank
     from history
-    where {{ score }}_band is not null
+    where {{ score }}_band in ('green', 'yellow', 'red')
     {%- if not loop.last %}
     union all
     {%- endif %}
@@ -53,6 +56,11 @@ trends as (
 
 accounts as (
     select account_id, account_name, owner_user_id, owner_name from {{ ref('int_accounts_mapped') }}
+),
+
+usage_drops as (
+    select * from {{ ref('int_usage_drops_tracked') }}
+    where is_unresolved
 )
 
 select
@@ -73,11 +81,15 @@ select
     trends.change_28d,
     trends.top_dropping_component,
     trends.dropping_components_7d,
-    trends.dropping_components_28d
+    trends.dropping_components_28d,
+    usage_drops.account_id is not null as has_unresolved_usage_drop,
+    usage_drops.drop_start_date as usage_drop_start_date,
+    usage_drops.severity as usage_drop_severity,
+    usage_drops.usage_drop_share
 from now
-inner join last_better
+left join last_better
     on now.account_id = last_better.account_id and now.score_name = last_better.score_name
-inner join banded as better_day
+left join banded as better_day
     on better_day.account_id = last_better.account_id
     and better_day.score_name = last_better.score_name
     and better_day.score_date = last_better.last_better_date
@@ -85,3 +97,6 @@ left join trends
     on now.account_id = trends.account_id and now.score_name = trends.score_name
 left join accounts
     on now.account_id = accounts.account_id
+left join usage_drops
+    on now.account_id = usage_drops.account_id and now.score_name = 'usage_health'
+where last_better.last_better_date is not null or usage_drops.account_id is not null

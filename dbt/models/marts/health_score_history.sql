@@ -11,18 +11,37 @@
   Both health scores for every account and day: each component's raw value and its
   0-100 score, the weighted scores and their bands. The weights and thresholds come
   from seeds/health_score_components.csv, the band cut-offs from
-  seeds/health_score_bands.csv. Incremental: a run scores the new days (and re-scores
-  the last `usage_reload_days`); after editing the seeds, a full refresh re-scores
-  all history with the new settings.
+  seeds/health_score_bands.csv, when a score is shown and when its band changes from
+  seeds/health_score_settings.csv.
+  Incremental (macros/incremental_bounds.sql): a run scores the new days, re-scores
+  the last `usage_reload_days` and any older day whose signals were recomputed
+  (late data), and re-scores ALL history when any of those seeds changed, so that
+  trends and band changes always compare scores made with the same settings.
+  Bands have hysteresis: a band changes only after the score has been clearly (by
+  band_margin_points) inside the new band for band_confirm_days days in a row. The
+  state that carries (the last confirmed band) is a column, so that a run starting
+  mid-history continues exactly where the last one stopped.
 -#}
 {%- set components = health_score_components() -%}
 {%- set scores = ['usage_health', 'renewal_likelihood'] -%}
 
+{%- set plan = recompute_plan(
+    'score_date',
+    inputs=[[ref('int_account_signals_computed'), 'signal_date', '_computed_at']],
+    config_seeds=scoring_seeds()) -%}
+{#- The band-confirmation streak of a day needs the days before it. -#}
+{%- set streak_days = seed_max('health_score_settings', 'band_confirm_days', 1) -%}
+{%- set read_from = date_literal(plan['from'], 1 - streak_days) -%}
+
 with signals as (
     select * from {{ ref('int_account_signals_computed') }}
-    {% if is_incremental() %}
-    where signal_date >= {{ latest_day_in(this, 'score_date', 1 - var('usage_reload_days')) or first_day() }}
-    {% endif %}
+    {%- if read_from %}
+    where signal_date >= {{ read_from }}
+    {%- endif %}
+),
+
+settings as (
+    select * from {{ ref('health_score_settings') }}
 ),
 
 -- The seeds as one row, one column per component setting.
@@ -41,11 +60,20 @@ component_settings as (
 band_settings as (
     select
         {%- for score in scores %}
-        max(case when score_name = '{{ score }}' and band = 'green' then min_score end) as {{ score }}__green_from,
-        max(case when score_name = '{{ score }}' and band = 'yellow' then min_score end) as {{ score }}__yellow_from
+        max(case when bands.score_name = '{{ score }}' and bands.band = 'green' then bands.min_score end)
+            as {{ score }}__green_from,
+        max(case when bands.score_name = '{{ score }}' and bands.band = 'yellow' then bands.min_score end)
+            as {{ score }}__yellow_from,
+        max(case when settings.score_name = '{{ score }}' then settings.min_weight_share end)
+            as {{ score }}__min_weight_share,
+        max(case when settings.score_name = '{{ score }}' then settings.band_margin_points end)
+            as {{ score }}__band_margin,
+        max(case when settings.score_name = '{{ score }}' then settings.band_confirm_days end)
+            as {{ score }}__band_confirm_days
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
-    from {{ ref('health_score_bands') }}
+    from {{ ref('health_score_bands') }} as bands
+    cross join settings
 ),
 
 component_scores as (
@@ -97,7 +125,16 @@ weighted as (
             {%- for c in parts %}
             case when {{ c.component }}_score is not null then {{ c.component }}__weight else 0 end{% if not loop.last %} +{% endif %}
             {%- endfor %}
-        , 0) as {{ score }}_exact,
+        , 0) as {{ score }}_weighted,
+        (
+            {%- for c in parts %}
+            case when {{ c.component }}_score is not null then {{ c.component }}__weight else 0 end{% if not loop.last %} +{% endif %}
+            {%- endfor %}
+        ) / nullif(
+            {%- for c in parts %}
+            {{ c.component }}__weight{% if not loop.last %} +{% endif %}
+            {%- endfor %}
+        , 0) as {{ score }}_weight_share,
         nullif(rtrim(
             {%- for c in parts %}
             {%- if c.component == 'csm_impression' %}
@@ -111,19 +148,123 @@ weighted as (
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from normalized
+),
+
+-- A score shown only with enough of its weight behind it; its band without
+-- hysteresis, and whether the day is clearly inside that band (margin).
+banded as (
+    select
+        weighted.*,
+        band_settings.*,
+        {%- for score in scores %}
+        case when {{ score }}_weight_share >= band_settings.{{ score }}__min_weight_share
+            then cast(round({{ score }}_weighted, 0) as {{ dbt.type_int() }})
+        end as {{ score }}_score
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from weighted
+    cross join band_settings
+),
+
+clear_days as (
+    select
+        banded.*,
+        {%- for score in scores %}
+        {%- set green, yellow, margin = score ~ '__green_from', score ~ '__yellow_from', score ~ '__band_margin' %}
+        case
+            when {{ score }}_score is null then null
+            when {{ score }}_score >= {{ green }} then 'green'
+            when {{ score }}_score >= {{ yellow }} then 'yellow'
+            else 'red'
+        end as {{ score }}_raw_band,
+        -- Clearly inside its band: at least the margin away from every cut-off.
+        case
+            when {{ score }}_score is null then null
+            when {{ score }}_score >= {{ green }} + {{ margin }} then 'green'
+            when {{ score }}_score >= {{ yellow }} + {{ margin }} and {{ score }}_score < {{ green }} - {{ margin }}
+                then 'yellow'
+            when {{ score }}_score < {{ yellow }} - {{ margin }} then 'red'
+        end as {{ score }}_clear_band
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from banded
+),
+
+-- Runs of consecutive days clearly in the same band (gaps and islands: the day
+-- spine of an account has no gaps).
+streaks as (
+    select
+        clear_days.*,
+        {%- for score in scores %}
+        row_number() over (partition by account_id order by score_date)
+        - row_number() over (partition by account_id, {{ score }}_clear_band order by score_date)
+            as {{ score }}_streak_group
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from clear_days
+),
+
+confirmed as (
+    select
+        streaks.*,
+        {%- for score in scores %}
+        case when {{ score }}_clear_band is not null
+            and row_number() over (
+                partition by account_id, {{ score }}_clear_band, {{ score }}_streak_group order by score_date
+            ) >= {{ score }}__band_confirm_days
+            then {{ score }}_clear_band
+        end as {{ score }}_confirmation
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from streaks
+),
+
+{%- if plan['from'] %}
+-- Where the previous run left each account: its last confirmed bands.
+carried as (
+    select
+        account_id,
+        {%- for score in scores %}
+        {{ score }}_confirmed_band as {{ score }}_carried_band
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ this }}
+    where score_date = {{ date_literal(plan['from'], -1) }}
+),
+{%- endif %}
+
+stateful as (
+    select
+        confirmed.*,
+        {%- for score in scores %}
+        coalesce(
+            last_value({{ score }}_confirmation ignore nulls) over (
+                partition by confirmed.account_id order by score_date rows between unbounded preceding and current row),
+            {{ 'carried.' ~ score ~ '_carried_band,' if plan['from'] }}
+            -- Until a first band is confirmed, the account's first band holds.
+            first_value({{ score }}_raw_band ignore nulls) over (
+                partition by confirmed.account_id order by score_date rows between unbounded preceding and current row)
+        ) as {{ score }}_confirmed_band
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from confirmed
+    {%- if plan['from'] %}
+    left join carried
+        on confirmed.account_id = carried.account_id
+    {%- endif %}
 )
 
 select
-    weighted.account_id,
-    weighted.score_date,
+    account_id,
+    score_date,
     {%- for score in scores %}
-    cast(round({{ score }}_exact, 0) as {{ dbt.type_int() }}) as {{ score }}_score,
-    case
-        when {{ score }}_exact is null then null
-        when round({{ score }}_exact, 0) >= band_settings.{{ score }}__green_from then 'green'
-        when round({{ score }}_exact, 0) >= band_settings.{{ score }}__yellow_from then 'yellow'
-        else 'red'
-    end as {{ score }}_band,
+    {{ score }}_score,
+    -- The band shown: the last confirmed one, or insufficient_data without enough weight.
+    case when {{ score }}_score is null then 'insufficient_data' else {{ score }}_confirmed_band end
+        as {{ score }}_band,
+    {{ score }}_raw_band,
+    {{ score }}_confirmed_band,
+    {{ score }}_weight_share,
     {{ score }}_missing_components,
     {%- endfor %}
     {%- for c in components %}
@@ -132,7 +273,10 @@ select
     {%- endfor %}
     csm_impression,
     csm_impression_age_days,
-    is_csm_impression_stale
-from weighted
-cross join band_settings
+    is_csm_impression_stale,
+    {{ bookkeeping_columns(plan) }}
+from stateful
+{%- if plan['from'] %}
+where score_date >= {{ date_literal(plan['from']) }}
+{%- endif %}
 {{ stored_by_day('score_date') }}

@@ -1,10 +1,11 @@
 -- Contracts renewing in the next `renewal_window_days` (default 120): the list a CS
 -- team works from. Both scores and bands, seats against the plan's limit, the
--- upsell and risk signals with their reasons, and a suggested next step.
+-- upsell and risk signals with their reasons, and a suggested next step. Active
+-- accounts only: a churned one, or one deleted in Salesforce, has no renewal to work.
 with accounts as (
     select * from {{ ref('account_360') }}
-    where renewal_date >= {{ as_of_date() }}
-      and renewal_date < {{ add_days(as_of_date(), var('renewal_window_days')) }}
+    where lifecycle_status = 'active'
+      and {{ renews_within('days_until_renewal') }}
 )
 
 select
@@ -42,6 +43,11 @@ select
     case
         when has_open_escalation
             then 'Resolve the open escalation with support before the renewal conversation'
+        when has_unresolved_usage_drop
+            then 'Call the champion: usage dropped '
+                 || {{ as_text('cast(round(100 * usage_drop_share, 0) as ' ~ dbt.type_int() ~ ')') }}
+                 || '% since ' || {{ as_text('usage_drop_start_date') }}
+                 || '; find out what changed (an outage, a lost team, a move to another tool)'
         when is_usage_health_red
             then 'Book a usage review: usage health is red'
                  || coalesce(' (' || usage_health_top_dropping_component || ' fell most)', '')

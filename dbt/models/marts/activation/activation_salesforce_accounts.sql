@@ -1,6 +1,9 @@
 -- Sent to Salesforce Account fields by the reverse-ETL sync `account_health`
 -- (cs_platform/defs/activation/syncs/defs.yaml), matched on Product_Account_Id__c. One row per
--- account that has a Salesforce Account. Column names are the sync's contract.
+-- active account that has a Salesforce Account. Column names are the sync's contract.
+-- A deleted Salesforce Account is never written to; a churned account is not
+-- either: its fields keep the last scores sent, and no risk flag is raised on a
+-- customer who has already left.
 select
     account_id,
     salesforce_account_id,
@@ -17,3 +20,4 @@ select
         || account_id || '.html' as report_url
 from {{ ref('account_360') }}
 where salesforce_account_id is not null
+  and lifecycle_status = 'active'

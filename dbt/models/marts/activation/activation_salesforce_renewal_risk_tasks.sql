@@ -2,6 +2,8 @@
 -- account's CSM; the sync `renewal_risk_tasks` creates each once (create_once on
 -- CS_External_Id__c = task_key). The key is stable for a renewal, so the same
 -- renewal never gets a second task, and the next year's renewal gets a new one.
+-- The renewal list holds active accounts only: no task for a churned account or
+-- on a deleted Salesforce Account.
 with at_risk as (
     select
         renewal_list.*,

@@ -1,0 +1,24 @@
+-- Every Salesforce Account record the loader holds, deleted ones included: the
+-- loader reads with queryAll, so a deletion arrives as the record once more with
+-- IsDeleted = true. The history snapshot (snapshots/staging/crm_history.yml)
+-- records these rows version by version; stg_salesforce__accounts keeps the live
+-- ones.
+with source as (
+    select * from {{ source('raw_salesforce', 'account') }}
+)
+
+select
+    Id as salesforce_account_id,
+    -- The product account id: the key every other tool is joined on.
+    Product_Account_Id__c as account_id,
+    Name as account_name,
+    OwnerId as owner_user_id,
+    Industry as industry,
+    NumberOfEmployees as number_of_employees,
+    CSM_Impression__c as csm_impression,
+    cast(CSM_Impression_Date__c as date) as csm_impression_date,
+    coalesce(IsDeleted, false) as is_deleted,
+    CreatedDate as created_at,
+    SystemModstamp as system_modstamp,
+    _loaded_at as loaded_at
+from source
