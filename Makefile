@@ -2,6 +2,7 @@
 # Each creates the two environments and installs on first use; later runs reuse them:
 # .venv for cs_platform, Dagster and the development kit (devkit/, with the `dev` extra),
 # .venv-dbt for the dbt CLI (dbt/requirements.txt),
+# .venv-emulator for the local BigQuery emulator the tests build on (tests/requirements-emulator.txt),
 # kept apart so that loading the code location does not import dbt-core.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,6 +12,8 @@ INSTALLED := $(VENV)/.installed
 DBT_VENV := .venv-dbt
 DBT_INSTALLED := $(DBT_VENV)/.installed
 DBT_LINT_INSTALLED := $(DBT_VENV)/.lint-installed
+EMULATOR_VENV := .venv-emulator
+EMULATOR_INSTALLED := $(EMULATOR_VENV)/.installed
 # dbt's entry point with the garbage collector tuned for a short-lived process (dbt/launcher.py).
 DBT_CLI := $(DBT_VENV)/bin/cs-dbt
 MANIFEST := dbt/target/manifest.json
@@ -28,7 +31,7 @@ export DUCKDB_PATH ?= $(CURDIR)/data/warehouse.duckdb
 demo: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m devkit.demo $(ARGS)
 
-test: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DBT_LINT_INSTALLED)
+test: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DBT_LINT_INSTALLED) $(EMULATOR_INSTALLED)
 	$(BIN)/ruff check .
 	# Its own dbt target dir, so the lint never touches the manifest the code location reads.
 	DBT_TARGET_PATH=$(CURDIR)/dbt/target/sqlfluff DUCKDB_PATH=$(CURDIR)/dbt/target/sqlfluff.duckdb \
@@ -50,6 +53,12 @@ $(DBT_INSTALLED): dbt/requirements.txt
 # sqlfluff's dbt templater renders the models with dbt, so it lives beside it (not in the image).
 $(DBT_LINT_INSTALLED): $(DBT_INSTALLED) dbt/requirements-lint.txt
 	$(DBT_VENV)/bin/python -m pip install --quiet -r dbt/requirements-lint.txt
+	touch $@
+
+# The BigQuery emulator pins its own DuckDB and sqlglot: a venv of its own, for the tests only.
+$(EMULATOR_INSTALLED): tests/requirements-emulator.txt
+	test -x $(EMULATOR_VENV)/bin/python || $(PYTHON) -m venv $(EMULATOR_VENV)
+	$(EMULATOR_VENV)/bin/python -m pip install --quiet -r tests/requirements-emulator.txt
 	touch $@
 
 $(DBT_CLI): $(DBT_INSTALLED) dbt/launcher.py

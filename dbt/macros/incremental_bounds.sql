@@ -20,7 +20,7 @@
     re-loaded a week late re-scores that week and every day after it). A backfill
     of older days lifts the bound: --vars '{late_data_max_days: 400}';
   - minus `affects_days_before` days: a model whose day looks at the days after it
-    (the 3-day drop test) re-scores the days before a changed one too.
+    (the 3-day drop test) re-scores the days before those too.
 
   `inputs` are [relation, day expression, stamp column] (raw tables: `_loaded_at`,
   written by the loaders; incremental models: `_computed_at`). The day expression
@@ -68,9 +68,10 @@
     {%- set reason = 'the last ' ~ reload_days ~ ' days and the new ones' -%}
     {%- set changed = earliest_changed_day(inputs, fromjson(stored.watermarks or '{}'), bound, write_from) -%}
     {%- if changed is not none -%}
-        {%- set write_from = changed - modules.datetime.timedelta(days=affects_days_before) -%}
+        {%- set write_from = changed -%}
         {%- set reason = 'input rows of ' ~ changed.isoformat() ~ ' on changed since the last run' -%}
     {%- endif -%}
+    {%- set write_from = write_from - modules.datetime.timedelta(days=affects_days_before) -%}
     {%- do plan.update({'from': write_from, 'reason': reason}) -%}
     {%- do log(this.identifier ~ ': writing from ' ~ write_from.isoformat() ~ ' (' ~ reason ~ ')', info=true) -%}
     {{ return(plan) }}

@@ -90,7 +90,8 @@ def test_key_tests_block_and_other_tests_warn(dbt_models):
     assert ("raw/product_db/feature_usage_daily",
             "source_primary_key_raw_product_db_feature_usage_daily_account_id__usage_date__feature_key") in blocking
     warn_only = {name for name, check in checks.items() if not check.blocking}
-    assert ("account_360", "accepted_values_account_360_usage_health_band__green__yellow__red") in warn_only
+    assert ("account_360",
+            "accepted_values_account_360_usage_health_band__green__yellow__red__insufficient_data") in warn_only
 
 
 def test_every_table_with_a_primary_key_has_one_key_check_on_it():
@@ -137,3 +138,12 @@ def test_the_dbt_resource_knows_the_dbt_version_without_running_dbt():
                               check=True).stdout
     installed = re.search(r"installed:\s*(\d+\.\d+\.\d+)", reported).group(1)
     assert dbt_cli()._cli_version == Version(installed)
+
+
+def test_the_build_job_passes_its_run_config_to_dbt_as_vars():
+    from cs_platform.defs.models.dbt import DbtBuildConfig, build_args
+
+    assert build_args(DbtBuildConfig()) == ["build"]
+    args = build_args(DbtBuildConfig(as_of_date="2026-03-02", late_data_max_days=400, full_refresh=True))
+    assert args[:2] == ["build", "--full-refresh"] and args[2] == "--vars"
+    assert json.loads(args[3]) == {"as_of_date": "2026-03-02", "late_data_max_days": 400}

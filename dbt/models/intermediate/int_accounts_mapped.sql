@@ -18,7 +18,7 @@ salesforce_ranked as (
             partition by account_id
             order by case when is_deleted then 1 else 0 end, system_modstamp desc, salesforce_account_id
         ) as recency
-    from {{ ref('stg_salesforce__account_records') }}
+    from {{ ref('stg_salesforce__accounts') }}
     where account_id is not null
 ),
 

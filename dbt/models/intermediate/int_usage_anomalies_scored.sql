@@ -16,13 +16,14 @@
 
   Low usage: the day is at most half its weekday's baseline, and so are the day
   and the two after it together (as far as data exists; at least 1 user expected
-  over them). A run of such days is a drop only from its
-  first day that is clearly low by itself: at least 1 user expected, at most half
-  of them seen with a z-score of anomaly_drop_start_max_z_score or lower, or at
-  most anomaly_drop_start_max_ratio of them seen (where a handful of users is
+  over them). A run of such days counts from its first day that is clearly low
+  by itself: at least 1 user expected, at most half of them seen with a z-score
+  of anomaly_drop_start_max_z_score or lower, or at most
+  anomaly_drop_start_max_ratio of them seen (where a handful of users is
   expected, a z-score says little), and the 3 days' z-score -3 or lower. A quiet
   Saturday before a Monday collapse is low only because its 3 days include the
-  collapse; by itself it is not, so the drop is dated on the Monday. Then the run is a collapse or a decline, by its start day:
+  collapse; by itself it is not, so the drop is dated on the Monday. The run is
+  then a collapse or a decline, by its start day:
   - collapse (anomaly_type drop): the week before it was at a normal level
     (prior_7d_ratio at least anomaly_collapse_min_prior_ratio) and the start day
     and the two after fell to at most anomaly_collapse_max_fall_ratio of it;
@@ -34,15 +35,21 @@
   catches up or usage recovers, with is_first_day on the start day.
 
   Incremental, so that a daily run re-scores a few days rather than all history:
-  the signals' re-loaded days (usage_reload_days), the two days before them (their
-  flags depend on those) and the new days. Eight days more are read: the first
+  the signals' re-loaded days (usage_reload_days) or, when older signal days were
+  recomputed (late data), those (macros/incremental_bounds.sql), the two days before
+  them (their flags depend on those) and the new days. Eight days more are read: the first
   re-scored day needs the day before it (is_first_day of a spike, whether a run
   goes on) and the week before it (prior_7d_ratio). A run that started before the
   re-scored days takes its start and kind from the stored row of the day before
-  them, which no later data changes.
+  them, which no later data changes. The days read and that stored day are
+  offsets from the first re-scored day (rescore_day): widening the bound is one line.
 -#}
-{%- set last_scored = latest_day(this, 'signal_date') if is_incremental() else none -%}
-{%- set rescore_from = date_literal(last_scored, -1 - var('usage_reload_days')) -%}
+{%- set plan = recompute_plan(
+    'signal_date',
+    inputs=[[ref('int_account_signals_computed'), 'signal_date', '_computed_at']],
+    affects_days_before=2) -%}
+{%- set rescore_day = plan['from'] -%}
+{%- set rescore_from = date_literal(rescore_day) -%}
 with days as (
     select
         account_id,
@@ -55,7 +62,7 @@ with days as (
         greatest(coalesce(dau_same_weekday_sd_8w, 0), sqrt(coalesce(dau_same_weekday_mean_8w, 0)), 1.0) as spread
     from {{ ref('int_account_signals_computed') }}
     {%- if rescore_from %}
-    where signal_date >= {{ date_literal(last_scored, -2 - 7 - var('usage_reload_days')) }}
+    where signal_date >= {{ date_literal(rescore_day, -8) }}
     {%- endif %}
 ),
 
@@ -182,7 +189,7 @@ carried as (
     from {{ this }} as stored
     inner join runs as fresh
         on stored.account_id = fresh.account_id and stored.signal_date = fresh.signal_date
-    where stored.signal_date = {{ date_literal(last_scored, -2 - var('usage_reload_days')) }}
+    where stored.signal_date = {{ date_literal(rescore_day, -1) }}
       and stored.is_low_usage
 ),
 {%- endif %}
@@ -247,7 +254,8 @@ select
         when anomaly_type = 'spike' and z_score >= 8 then 'high'
         when anomaly_type = 'spike' and z_score >= 6 then 'medium'
         when anomaly_type is not null then 'low'
-    end as severity
+    end as severity,
+    {{ bookkeeping_columns(plan) }}
 from flagged
 {%- if rescore_from %}
 where signal_date >= {{ rescore_from }}

@@ -55,7 +55,10 @@ trends as (
 ),
 
 accounts as (
-    select account_id, account_name, owner_user_id, owner_name from {{ ref('int_accounts_mapped') }}
+    -- Active accounts only: a churned or CRM-deleted account is nobody's to act on.
+    select account_id, account_name, owner_user_id, owner_name
+    from {{ ref('int_accounts_mapped') }}
+    where lifecycle_status = 'active'
 ),
 
 usage_drops as (
@@ -95,7 +98,7 @@ left join banded as better_day
     and better_day.score_date = last_better.last_better_date
 left join trends
     on now.account_id = trends.account_id and now.score_name = trends.score_name
-left join accounts
+inner join accounts
     on now.account_id = accounts.account_id
 left join usage_drops
     on now.account_id = usage_drops.account_id and now.score_name = 'usage_health'

@@ -5,6 +5,9 @@
 with latest as (
     select history.*
     from {{ ref('health_score_history') }} as history
+    -- Active accounts only: churned and CRM-deleted ones are in account_360 with their status.
+    inner join {{ ref('int_accounts_mapped') }} as accounts
+        on history.account_id = accounts.account_id and accounts.lifecycle_status = 'active'
     where history.score_date = {{ latest_day_in(ref('health_score_history'), 'score_date') or 'cast(null as date)' }}
 ),
 

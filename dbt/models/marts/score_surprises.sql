@@ -45,7 +45,7 @@ surprises as (
         scored.{{ c.component }}_value{% if not loop.last %},{% endif %}
         {%- else %}
         cast(null as {{ dbt.type_int() }}) as {{ c.component }}_score,
-        cast(null as {{ dbt.type_float() }}) as {{ c.component }}_value{% if not loop.last %},{% endif %}
+        cast(null as {{ type_double() }}) as {{ c.component }}_value{% if not loop.last %},{% endif %}
         {%- endif %}
         {%- endfor %}
     from scored

@@ -1,15 +1,24 @@
--- The live Salesforce Accounts: deleted records stay in the raw table (queryAll),
--- they are not accounts any more (stg_salesforce__account_records keeps them).
+-- Every Salesforce Account record the loader holds, deleted ones included: the
+-- loader reads with queryAll, so a deletion arrives as the record once more with
+-- IsDeleted = true. Kept and flagged (is_deleted), unlike the other staging models:
+-- the history snapshot (snapshots/staging/crm_history.yml) records deletions as
+-- versions, and int_accounts_mapped tells a deleted account by them.
+with source as (
+    select * from {{ source('raw_salesforce', 'account') }}
+)
+
 select
-    salesforce_account_id,
-    account_id,
-    account_name,
-    owner_user_id,
-    industry,
-    number_of_employees,
-    csm_impression,
-    csm_impression_date,
-    created_at,
-    system_modstamp
-from {{ ref('stg_salesforce__account_records') }}
-where not is_deleted
+    Id as salesforce_account_id,
+    -- The product account id: the key every other tool is joined on.
+    Product_Account_Id__c as account_id,
+    Name as account_name,
+    OwnerId as owner_user_id,
+    Industry as industry,
+    NumberOfEmployees as number_of_employees,
+    CSM_Impression__c as csm_impression,
+    cast(CSM_Impression_Date__c as date) as csm_impression_date,
+    coalesce(IsDeleted, false) as is_deleted,
+    CreatedDate as created_at,
+    SystemModstamp as system_modstamp,
+    _loaded_at as loaded_at
+from source
