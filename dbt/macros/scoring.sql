@@ -62,16 +62,17 @@
 
 
 {#
-  seed_max(seed, column, default): the largest value of a seed's column, read when
-  the model runs, for SQL that needs it as a constant (e.g. how many days before
-  the first written day a window must read). `default` while parsing and in the
-  offline compile.
+  seed_max(seed, column, default, where=none): the largest value of a seed's column
+  (in the rows matching `where`, a SQL condition), read when the model runs, for SQL
+  that needs it as a constant (a window frame, the days before the first written day
+  a model must read). `default` while parsing and in the offline compile.
 #}
-{% macro seed_max(seed, column, default) -%}
+{% macro seed_max(seed, column, default, where=none) -%}
     {%- set relation = ref(seed) -%}
     {%- if not execute or target.name == 'bigquery-offline' or load_relation(relation) is none -%}
         {{ return(default) }}
     {%- endif -%}
-    {%- set value = run_query('select max(' ~ column ~ ') from ' ~ relation).columns[0].values()[0] -%}
+    {%- set query = 'select max(' ~ column ~ ') from ' ~ relation ~ (' where ' ~ where if where else '') -%}
+    {%- set value = run_query(query).columns[0].values()[0] -%}
     {{ return(value | int if value is not none else default) }}
 {%- endmacro %}

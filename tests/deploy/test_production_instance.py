@@ -23,6 +23,7 @@ import psycopg2
 import yaml
 
 from tests.conftest import PG_SERVER as PG
+from tests.processes import stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,12 +117,7 @@ def test_user_code_server_command_serves_the_code_location(tmp_path):
             time.sleep(1)
     finally:
         # Serving is what is tested; a slow graceful stop under load is not a failure.
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=30)
 
 
 def test_the_workspace_loads_as_the_webserver_and_daemon_load_it(tmp_path):

@@ -45,6 +45,7 @@ from cs_platform.sources import catalog
 from cs_platform.sources.catalog import LOAD_METADATA_COLUMNS
 from devkit.sample_warehouse import load_sample_data
 from tests.models.support import AS_OF, SEED, dbt, vars_arg
+from tests.processes import stop
 
 REPO = settings.DBT_PROJECT_DIR.parent
 # The emulator pins its own DuckDB and sqlglot (other versions than the project's),
@@ -114,12 +115,7 @@ def emulator(tmp_path_factory) -> str:
             time.sleep(0.2)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=10)
 
 
 def bigquery_client(url: str):

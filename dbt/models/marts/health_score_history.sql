@@ -29,9 +29,14 @@
     'score_date',
     inputs=[[ref('int_account_signals_computed'), 'signal_date', '_computed_at']],
     config_seeds=scoring_seeds()) -%}
-{#- The band-confirmation streak of a day needs the days before it. -#}
-{%- set streak_days = seed_max('health_score_settings', 'band_confirm_days', 1) -%}
-{%- set read_from = date_literal(plan['from'], 1 - streak_days) -%}
+{#- Each score's band-confirmation days, a window frame (a constant); a day's
+    confirmation needs the days before it, so a run reads that many more. -#}
+{%- set confirm_days = {} -%}
+{%- for score in scores -%}
+    {%- do confirm_days.update({score: [seed_max('health_score_settings', 'band_confirm_days', 1,
+                                                 where="score_name = '" ~ score ~ "'"), 1] | max}) -%}
+{%- endfor -%}
+{%- set read_from = date_literal(plan['from'], 1 - confirm_days.values() | max) -%}
 
 with signals as (
     select * from {{ ref('int_account_signals_computed') }}
@@ -67,9 +72,7 @@ band_settings as (
         max(case when settings.score_name = '{{ score }}' then settings.min_weight_share end)
             as {{ score }}__min_weight_share,
         max(case when settings.score_name = '{{ score }}' then settings.band_margin_points end)
-            as {{ score }}__band_margin,
-        max(case when settings.score_name = '{{ score }}' then settings.band_confirm_days end)
-            as {{ score }}__band_confirm_days
+            as {{ score }}__band_margin
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ ref('health_score_bands') }} as bands
@@ -166,11 +169,16 @@ banded as (
     cross join band_settings
 ),
 
+-- The band logic runs on these few columns only: its window functions sort all of
+-- history on a full build, and sorting the ~60 wide columns of `banded` cost
+-- several times more.
 clear_days as (
     select
-        banded.*,
+        account_id,
+        score_date,
         {%- for score in scores %}
         {%- set green, yellow, margin = score ~ '__green_from', score ~ '__yellow_from', score ~ '__band_margin' %}
+        {{ score }}_score,
         case
             when {{ score }}_score is null then null
             when {{ score }}_score >= {{ green }} then 'green'
@@ -190,33 +198,24 @@ clear_days as (
     from banded
 ),
 
--- Runs of consecutive days clearly in the same band (gaps and islands: the day
--- spine of an account has no gaps).
-streaks as (
+-- A band is confirmed on a day when the score was clearly inside it on that day
+-- and the days before it, band_confirm_days in all (one row per day: the spine of
+-- an account has no gaps).
+confirmed as (
     select
         clear_days.*,
         {%- for score in scores %}
-        row_number() over (partition by account_id order by score_date)
-        - row_number() over (partition by account_id, {{ score }}_clear_band order by score_date)
-            as {{ score }}_streak_group
-        {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-    from clear_days
-),
-
-confirmed as (
-    select
-        streaks.*,
-        {%- for score in scores %}
-        case when {{ score }}_clear_band is not null
-            and row_number() over (
-                partition by account_id, {{ score }}_clear_band, {{ score }}_streak_group order by score_date
-            ) >= {{ score }}__band_confirm_days
-            then {{ score }}_clear_band
+        {%- set rank = "case " ~ score ~ "_clear_band when 'green' then 1 when 'yellow' then 2 when 'red' then 3 end" %}
+        {%- set frame = "over (partition by account_id order by score_date rows between "
+                        ~ (confirm_days[score] - 1) ~ " preceding and current row)" %}
+        case
+            when count({{ rank }}) {{ frame }} = {{ confirm_days[score] }}
+                and min({{ rank }}) {{ frame }} = max({{ rank }}) {{ frame }}
+                then {{ score }}_clear_band
         end as {{ score }}_confirmation
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
-    from streaks
+    from clear_days
 ),
 
 {%- if plan['from'] %}
@@ -255,28 +254,30 @@ stateful as (
 )
 
 select
-    account_id,
-    score_date,
+    banded.account_id,
+    banded.score_date,
     {%- for score in scores %}
-    {{ score }}_score,
+    banded.{{ score }}_score,
     -- The band shown: the last confirmed one, or insufficient_data without enough weight.
-    case when {{ score }}_score is null then 'insufficient_data' else {{ score }}_confirmed_band end
+    case when banded.{{ score }}_score is null then 'insufficient_data' else stateful.{{ score }}_confirmed_band end
         as {{ score }}_band,
-    {{ score }}_raw_band,
-    {{ score }}_confirmed_band,
-    {{ score }}_weight_share,
-    {{ score }}_missing_components,
+    stateful.{{ score }}_raw_band,
+    stateful.{{ score }}_confirmed_band,
+    banded.{{ score }}_weight_share,
+    banded.{{ score }}_missing_components,
     {%- endfor %}
     {%- for c in components %}
-    {{ c.component }}_value,
-    cast(round({{ c.component }}_score, 0) as {{ dbt.type_int() }}) as {{ c.component }}_score,
+    banded.{{ c.component }}_value,
+    cast(round(banded.{{ c.component }}_score, 0) as {{ dbt.type_int() }}) as {{ c.component }}_score,
     {%- endfor %}
-    csm_impression,
-    csm_impression_age_days,
-    is_csm_impression_stale,
+    banded.csm_impression,
+    banded.csm_impression_age_days,
+    banded.is_csm_impression_stale,
     {{ bookkeeping_columns(plan) }}
-from stateful
+from banded
+inner join stateful
+    on banded.account_id = stateful.account_id and banded.score_date = stateful.score_date
 {%- if plan['from'] %}
-where score_date >= {{ date_literal(plan['from']) }}
+where banded.score_date >= {{ date_literal(plan['from']) }}
 {%- endif %}
-{{ stored_by_day('score_date') }}
+{{ stored_by_day('banded.score_date') }}
