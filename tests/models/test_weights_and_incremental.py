@@ -149,8 +149,28 @@ def deleted_account(warehouse, project) -> None:
     upsert_salesforce_account(warehouse, AS_OF - dt.timedelta(days=2), "not IsDeleted", IsDeleted=True)
 
 
-SCENARIOS = {"new days only": new_days_only, "weight edit": weight_edit, "late partition": late_partition,
-             "changed impression": changed_impression, "deleted account": deleted_account}
+def downgraded_plan(warehouse, project) -> None:
+    """A business account moved to the team plan 8 days ago (older than the reload
+    window), loaded only now: its plan fit changes from that day on, not before."""
+    day = AS_OF - dt.timedelta(days=8)
+    with duckdb.connect(str(warehouse)) as con:
+        changed = con.execute(
+            "update raw_product_db.accounts set plan_id = 'team', updated_at = ?, _loaded_at = ? "
+            "where account_id = (select min(account_id) from raw_product_db.accounts "
+            "where plan_id = 'business' and status = 'active')",
+            [dt.datetime.combine(day, dt.time(9)), dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)]
+        ).fetchone()[0]
+    assert changed == 1
+
+
+SCENARIOS = {
+    "new days only": new_days_only,
+    "downgraded plan": downgraded_plan,
+    "weight edit": weight_edit,
+    "late partition": late_partition,
+    "changed impression": changed_impression,
+    "deleted account": deleted_account,
+}
 
 
 def comparable(con, table) -> pd.DataFrame:
@@ -198,5 +218,15 @@ def test_a_daily_run_after_an_earlier_one_gives_exactly_what_a_full_build_gives(
                                           rtol=1e-9, obj=f"{scenario}: {table}")
     if scenario == "weight edit":
         assert "scoring configuration changed" in daily.stdout
-    if scenario in ("late partition", "changed impression"):
+    if scenario == "downgraded plan":
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            limits = con.execute(
+                "select signal_date >= ? as after, min(seat_limit), max(seat_limit) "
+                "from intermediate.int_account_signals_computed where account_id = (select account_id "
+                "from raw_product_db.accounts where updated_at = ?) group by 1 order by 1",
+                [AS_OF - dt.timedelta(days=8), dt.datetime.combine(AS_OF - dt.timedelta(days=8), dt.time(9))]
+            ).fetchall()
+        (_, before_min, before_max), (_, after_min, after_max) = limits
+        assert before_min == before_max and after_min == after_max and after_max < before_max, limits
+    if scenario in ("late partition", "changed impression", "downgraded plan"):
         assert f"input rows of {(AS_OF - dt.timedelta(days=8)).isoformat()} on changed" in daily.stdout

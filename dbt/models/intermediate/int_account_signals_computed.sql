@@ -26,7 +26,7 @@
     `usage_reload_days` it has and the new ones, every day from the earliest input
     row (re-)loaded or recomputed since the last run, or all history after an edit
     of the seeds it reads (a new version of an account's Salesforce fields, the
-    impression, counts from its day on). It reads the look-back before them. Both are constants in
+    impression, or of its plan counts from its day on). It reads the look-back before them. Both are constants in
     the SQL, so that only those days are read (BigQuery prunes partitions only with
     constants: macros/dates.sql). -#}
 {%- set plan = recompute_plan(
@@ -37,6 +37,7 @@
         [source('raw_karte', 'nps_responses'), 'cast(responded_at as date)', '_loaded_at'],
         [source('raw_hubspot', 'email_events'), 'cast(created as date)', '_loaded_at'],
         [ref('snapshot_salesforce__accounts'), 'cast(dbt_valid_from as date)', 'loaded_at'],
+        [ref('snapshot_product_db__accounts'), 'cast(dbt_valid_from as date)', 'loaded_at'],
     ],
     config_seeds=signal_seeds()) -%}
 {%- set write_from = date_literal(plan['from']) -%}
@@ -72,7 +73,6 @@ bounds_with_read as (
 account_ranges as (
     select
         accounts.account_id,
-        accounts.seat_limit,
         accounts.freshdesk_company_id,
         accounts.created_date,
         greatest(accounts.created_date, bounds.history_start) as account_history_start,
@@ -221,7 +221,6 @@ daily as (
     select
         spine.account_id,
         spine.signal_date,
-        spine.seat_limit,
         spine.freshdesk_company_id,
         spine.account_history_start,
         spine.write_from,
@@ -289,7 +288,6 @@ windowed as (
         {{ row }}account_id,
         {{ row }}signal_date,
         {{ row }}write_from,
-        {{ row }}seat_limit,
         {{ row }}freshdesk_company_id,
         {{ days_between(row ~ 'account_history_start', row ~ 'signal_date') }} + 1 as days_of_history,
         {{ row }}daily_active_users,
@@ -304,7 +302,7 @@ windowed as (
         on written.account_id = reached.account_id
         and reached.signal_date <= written.signal_date
     where written.signal_date >= written.write_from
-    group by 1, 2, 3, 4, 5, 6, 7
+    group by 1, 2, 3, 4, 5, 6
     {%- else %}
     from daily
     {%- endif %}
@@ -362,6 +360,28 @@ impressions as (
     left join {{ ref('csm_impression_values') }} as impression_values
         on versions.csm_impression = impression_values.csm_impression
         and not versions.is_deleted
+),
+
+-- The plan (its seat limit) as it held on each day, from the product account's
+-- history (snapshot_product_db__accounts), dated like the impression above: a
+-- downgrade last month does not rewrite the plan fit of the months before it.
+plans_held as (
+    select
+        versions.account_id,
+        case when versions.version_number > 1 then cast(versions.dbt_valid_from as date) end as held_from,
+        cast(versions.next_valid_from as date) as held_until,
+        plans.seat_limit
+    from (
+        select
+            account_id,
+            plan_id,
+            dbt_valid_from,
+            row_number() over (partition by account_id order by dbt_valid_from) as version_number,
+            lead(dbt_valid_from) over (partition by account_id order by dbt_valid_from) as next_valid_from
+        from {{ ref('snapshot_product_db__accounts') }}
+    ) as versions
+    left join {{ ref('stg_product_db__plans') }} as plans
+        on versions.plan_id = plans.plan_id
 )
 
 select
@@ -373,7 +393,7 @@ select
     windowed.dau_avg_28d,
     windowed.events_28d,
     windowed.seats_used,
-    windowed.seat_limit,
+    plans_held.seat_limit,
     windowed.setup_steps_completed,
     setup_definitions.setup_steps_total,
     windowed.tickets_opened_28d,
@@ -419,7 +439,7 @@ select
     case when contracts.customer_since_date <= windowed.signal_date
         then {{ days_between('contracts.customer_since_date', 'windowed.signal_date') }}
     end as customer_tenure_days,
-    {{ safe_ratio('windowed.seats_used', 'windowed.seat_limit') }} as seat_utilization,
+    {{ safe_ratio('windowed.seats_used', 'plans_held.seat_limit') }} as seat_utilization,
     case when impressions.csm_impression_date <= windowed.signal_date then impressions.impression_value end
         as csm_impression_value,
     case when impressions.csm_impression_date <= windowed.signal_date then impressions.csm_impression end
@@ -439,5 +459,9 @@ left join impressions
     on windowed.account_id = impressions.account_id
     and (impressions.held_from is null or impressions.held_from <= windowed.signal_date)
     and (impressions.held_until is null or windowed.signal_date < impressions.held_until)
+left join plans_held
+    on windowed.account_id = plans_held.account_id
+    and (plans_held.held_from is null or plans_held.held_from <= windowed.signal_date)
+    and (plans_held.held_until is null or windowed.signal_date < plans_held.held_until)
 where windowed.signal_date >= windowed.write_from
 {{ stored_by_day('signal_date') }}

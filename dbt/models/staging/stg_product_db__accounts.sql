@@ -9,5 +9,7 @@ select
     industry,
     status as account_status,
     created_at,
-    updated_at
+    updated_at,
+    -- When the loader wrote the row: the plan history (snapshot) is watched by it.
+    _loaded_at as loaded_at
 from source
