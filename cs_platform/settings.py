@@ -31,7 +31,7 @@ from cs_platform.resources.hubspot import HubSpotResource
 from cs_platform.resources.karte_exports import KarteExportsResource
 from cs_platform.resources.product_db import ProductDBResource
 from cs_platform.resources.salesforce import SalesforceResource
-from cs_platform.resources.slack import SlackResource
+from cs_platform.resources.slack import SLACK_API_URL, SlackResource
 from cs_platform.resources.warehouse import BigQueryWarehouse, DuckDBWarehouse
 
 ENVIRONMENTS = ("local", "prod")
@@ -75,6 +75,8 @@ PROD_SETTINGS: dict[str, bool] = {
 }
 # Optional in prod, with defaults: BIGQUERY_LOCATION (US), BIGQUERY_DATASET_PREFIX (""),
 # GCP_CREDENTIALS (base64 service-account JSON; default: application-default credentials).
+# SLACK_BOT_TOKEN (secret; the Slack app's xoxb- token, scopes chat:write and users:read.email): optional,
+# needed by plays that route messages to a channel, an owner's DM or their lead.
 
 
 class MissingSettingsError(RuntimeError):
@@ -112,6 +114,13 @@ def report_base_url() -> str:
     return os.environ.get("REPORT_BASE_URL", "http://127.0.0.1:3000/reports")
 
 
+def salesforce_record_url(record_id: str) -> str:
+    """A Salesforce record's page (Lightning), for links in Slack messages: the org's
+    URL is `SALESFORCE_INSTANCE_URL` (https://<domain>.lightning.force.com), else the login URL."""
+    base = os.environ.get("SALESFORCE_INSTANCE_URL") or os.environ.get("SALESFORCE_LOGIN_URL") or ""
+    return f"{base.rstrip('/')}/lightning/r/{record_id}/view"
+
+
 def _api_resources() -> dict[str, dg.ConfigurableResource]:
     """The same API resources in both environments; only the values differ."""
     env = dg.EnvVar
@@ -133,7 +142,12 @@ def _api_resources() -> dict[str, dg.ConfigurableResource]:
             base_url=os.environ.get("GA4_BASE_URL", "https://analyticsdata.googleapis.com"),
             property_id=env("GA4_PROPERTY_ID"),
             access_token=env("GA4_ACCESS_TOKEN") if os.environ.get("GA4_ACCESS_TOKEN") else None),
-        "slack": SlackResource(webhook_url=env("SLACK_WEBHOOK_URL")),
+        # The bot token (Web API: plays routed per channel, DM or lead) is optional; without
+        # it only the webhook's alerts go out. SLACK_API_URL is set by the sandbox only.
+        "slack": SlackResource(
+            webhook_url=env("SLACK_WEBHOOK_URL"),
+            bot_token=env("SLACK_BOT_TOKEN") if os.environ.get("SLACK_BOT_TOKEN") else "",
+            api_url=os.environ.get("SLACK_API_URL") or SLACK_API_URL),
     }
 
 

@@ -226,6 +226,19 @@ def print_summary(defs: dg.Definitions, instance: dg.DagsterInstance, built: lis
         print(f"  {key.to_user_string():<40} {written.value if written else '-':>6} written, "
               f"{failed.value if failed else '-'} failed")
 
+    print("\nPlays (first run: the accounts already in a segment are the baseline, unless the play backfills):")
+    for key in graph.get_all_asset_keys():
+        if key.path[0] != "play":
+            continue
+        event = instance.get_latest_materialization_event(key)
+        metadata = {k: v.value for k, v in (event.asset_materialization.metadata if event and
+                                             event.asset_materialization else {}).items()}
+        if "sent" in metadata:
+            print(f"  {key.to_user_string():<40} {metadata['sent']:>6} sent, {metadata['failed']} failed, "
+                  f"{metadata['baseline']} baseline, {metadata['in_segment']} in segment")
+        elif "posted" in metadata:
+            print(f"  {key.to_user_string():<40} posted for {metadata['as_of_date']}")
+
     print(f"\nSandbox writes: {settings.data_dir() / 'sandbox' / 'writes.jsonl'}")
     print("Query the warehouse: .venv/bin/python -c \"import duckdb; "
           f"print(duckdb.connect('{settings.duckdb_path()}', read_only=True).sql('from marts.renewal_list'))\"")

@@ -33,12 +33,12 @@ def test_demo_builds_the_whole_graph(tmp_path):
             loaded = con.execute(f"select count(*) from {obj.table}").fetchone()[0]
             assert loaded == manifest["row_counts"][f"{obj.tool}/{obj.name}"], obj.table
         assert con.execute("select count(*) from marts.account_360").fetchone()[0] == 50
-        renewal_rows = con.execute("select count(*) from marts.activation_salesforce_renewal_risk_tasks").fetchone()[0]
+        at_risk = con.execute("select count(*) from marts.account_segments "
+                              "where segment_key = 'renewal_at_risk'").fetchone()[0]
 
     writes = [json.loads(line) for line in (tmp_path / "data" / "sandbox" / "writes.jsonl").read_text().splitlines()]
     assert writes, "the syncs wrote nothing to the sandbox"
-    for line in proc.stdout.splitlines():
-        if line.strip().startswith("sync/salesforce/account_health"):
-            assert line.split()[1] == "50", line
-        if line.strip().startswith("sync/salesforce/renewal_risk_tasks"):
-            assert line.split()[1] == str(renewal_rows), line
+    summary = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()
+               if line.strip().startswith(("sync/", "play/"))}
+    assert summary["sync/salesforce/account_health"] == "50"
+    assert summary["play/renewal_risk_task"] == str(at_risk)  # it backfills: a Task per account at risk

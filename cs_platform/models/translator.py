@@ -2,6 +2,8 @@
 
 - A dbt source table is the raw asset its loader writes, `raw/<tool>/<table>`
   (source `raw_<tool>`), so lineage runs unbroken from the tools to the marts.
+- A source the platform writes itself (the plays' firings) declares its key in
+  `meta.dagster.asset_key` (`play/firings`).
 - Models and seeds are keyed by their name (`account_360`, `health_score_history`).
 - Groups follow the project's folders: staging, intermediate, marts, and activation
   for the models the reverse-ETL syncs send (models/marts/activation); seeds are
@@ -37,6 +39,10 @@ class CsPlatformDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             source_name: str = dbt_resource_props["source_name"]
+            # A table the platform writes itself (plays.play_firings) names its asset in its meta.
+            declared = ((dbt_resource_props.get("meta") or {}).get("dagster") or {}).get("asset_key")
+            if declared:
+                return dg.AssetKey(declared)
             if not source_name.startswith(SOURCE_PREFIX):
                 raise ValueError(f"dbt source {source_name!r} must be named {SOURCE_PREFIX}<tool>")
             return dg.AssetKey(["raw", source_name.removeprefix(SOURCE_PREFIX), dbt_resource_props["name"]])
@@ -47,7 +53,8 @@ class CsPlatformDbtTranslator(DagsterDbtTranslator):
         if resource_type == "seed":
             return SEED_GROUP
         if resource_type == "source":
-            return dbt_resource_props["source_name"].removeprefix(SOURCE_PREFIX)
+            source_name = dbt_resource_props["source_name"]
+            return source_name.removeprefix(SOURCE_PREFIX) if source_name.startswith(SOURCE_PREFIX) else "plays"
         folders = dbt_resource_props.get("fqn", [])[1:-1]
         if ACTIVATION_GROUP in folders:
             return ACTIVATION_GROUP

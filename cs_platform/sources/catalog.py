@@ -122,8 +122,9 @@ _OBJECTS = [
     SourceObject(
         "salesforce", "user", "User", ("Id",),
         {"Id": "string", "Name": "string", "Email": "string", "Title": "string",
-         "IsActive": "boolean", "SystemModstamp": "timestamp"},
-        cursor="SystemModstamp", description="Salesforce users: the CSMs who own accounts."),
+         "ManagerId": "string", "IsActive": "boolean", "SystemModstamp": "timestamp"},
+        cursor="SystemModstamp",
+        description="Salesforce users: the CSMs who own accounts, and their leads (ManagerId: the user's manager)."),
     SourceObject(
         "salesforce", "account", "Account", ("Id",),
         {"Id": "string", "Name": "string", "OwnerId": "string", "Product_Account_Id__c": "string",

@@ -1,8 +1,9 @@
 """Salesforce records as the REST API returns them (without `attributes`).
 
-CSMs are Users; each account has an owner CSM, contacts (some of them champions),
-annual auto-renewing contracts with a won opportunity each, open renewal and upsell
-pipeline, and the owner's Tasks and Events over the history.
+CSMs are Users who report to CS Leads (User.ManagerId); each account has an owner
+CSM, contacts (some of them champions), annual auto-renewing contracts with a won
+opportunity each, open renewal and upsell pipeline, and the owner's Tasks and Events
+over the history.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class SalesforceWriter:
                        for obj in catalog.objects_of("salesforce")}
         self._serial = {prefix: count(1) for prefix in ("003", "006", "800", "00T", "00U")}
         self._account_ids = wire.salesforce_ids("001", np.arange(1, base.size + 1))
-        self._user_ids = wire.salesforce_ids("005", np.arange(1, len(base.csms) + 1))
+        # The CSMs (owners), their Head of CS (the last of base.csms), then the CS Leads.
+        self._n_leads = max(2, round((len(base.csms) - 1) / 5))
+        self._user_ids = wire.salesforce_ids("005", np.arange(1, len(base.csms) + self._n_leads + 1))
         self._write_users()
 
     def write(self, chunk: Chunk) -> None:
@@ -55,17 +58,35 @@ class SalesforceWriter:
         return records
 
     def _write_users(self) -> None:
+        """The CS team as a Salesforce role hierarchy through User.ManagerId: the CSMs
+        who own accounts report to a few CS Leads (teams of about five), the Leads to
+        the Head of Customer Success, who has no manager in the org. The Leads own no
+        accounts; plays route "my team's accounts" messages to them."""
         base = self._base
         rng = base.rng("salesforce_users")
+        head = len(base.csms) - 1
         stamps = wire.salesforce_datetimes(base.window.now - rng.integers(DAY, 200 * DAY, size=len(base.csms)))
-        lead = len(base.csms) - 1
+        leads = [head + 1 + j for j in range(self._n_leads)]
+        # Lead names are drawn after everything else of the stream, so the CSMs stay as they were.
+        taken = {names.FIRST_NAMES.index(first) * len(names.LAST_NAMES) + names.LAST_NAMES.index(last)
+                 for first, last in base.csms}
+        free = np.setdiff1d(np.arange(len(names.FIRST_NAMES) * len(names.LAST_NAMES)), sorted(taken))
+        lead_names = [(names.FIRST_NAMES[k // len(names.LAST_NAMES)], names.LAST_NAMES[k % len(names.LAST_NAMES)])
+                      for k in rng.choice(free, size=self._n_leads, replace=False).tolist()]
+        lead_stamps = wire.salesforce_datetimes(base.window.now - rng.integers(DAY, 200 * DAY, size=self._n_leads))
+        people = [(first, last, stamps[k]) for k, (first, last) in enumerate(base.csms)]
+        people += [(first, last, lead_stamps[j]) for j, (first, last) in enumerate(lead_names)]
+        # CSM k is in team k * leads // CSMs: contiguous teams of nearly equal size.
+        manager = {k: leads[k * self._n_leads // head] for k in range(head)}
+        manager.update({lead: head for lead in leads})
         self._files["user"].write([
             {"Id": self._user_ids[k], "Name": f"{first} {last}",
              "Email": f"{first}.{last}@example.com".lower(),
-             "Title": ("Head of Customer Success" if k == lead
+             "Title": ("Head of Customer Success" if k == head else "CS Lead" if k in leads
                        else "Senior Customer Success Manager" if k % 3 == 0 else "Customer Success Manager"),
-             "IsActive": True, "SystemModstamp": stamps[k]}
-            for k, (first, last) in enumerate(base.csms)])
+             "ManagerId": self._user_ids[manager[k]] if k in manager else None,
+             "IsActive": True, "SystemModstamp": stamp}
+            for k, (first, last, stamp) in enumerate(people)])
 
     def _accounts(self, chunk: Chunk) -> None:
         base, window, rng = self._base, self._base.window, chunk.rng("salesforce_accounts")

@@ -69,7 +69,7 @@ _REQUIRED_ON_CREATE = {"Account": ("Name",), "Contact": ("LastName",),
 _DEFAULTS_ON_CREATE = {"Task": {"Status": "Not Started", "Priority": "Normal"},
                        "Contract": {"Status": "Draft"}}
 # Lookup fields and the objects they may point at (checked on write).
-_REFERENCES = {"AccountId": ("Account",), "OwnerId": ("User",),
+_REFERENCES = {"AccountId": ("Account",), "OwnerId": ("User",), "ManagerId": ("User",),
                "WhatId": ("Account", "Opportunity", "Contract"), "WhoId": ("Contact",)}
 # Catalog logical type -> describe type (DescribeFieldResult.type).
 _SF_TYPES = {"id": "id", "string": "string", "integer": "int", "float": "double", "boolean": "boolean",

@@ -28,7 +28,7 @@ from .freshdesk import FreshdeskApi
 from .google_analytics import GoogleAnalyticsApi
 from .hubspot import HubSpotApi
 from .salesforce import SalesforceApi
-from .slack import SlackApi
+from .slack import DEFAULT_CHANNEL_BURST, DEFAULT_CHANNEL_RATE, SlackApi
 from .store import Clock
 
 log = logging.getLogger("devkit.sandbox")
@@ -48,6 +48,7 @@ CREDENTIALS = {
     "AIRTABLE_BASE_ID": "appSandboxBase001",
     "GA4_PROPERTY_ID": "123456789",
     "GA4_ACCESS_TOKEN": "ya29.sandbox-ga4-access-token",
+    "SLACK_BOT_TOKEN": "xoxb-0000000000-0000000000000-sandboxSlackBotToken1",
 }
 SLACK_WEBHOOK_PATH = "/services/T00SANDBOX/B00SANDBOX/sandboxWebhookSecret0001"
 # The CRM-side custom fields / properties an admin creates for the shipped syncs.
@@ -71,6 +72,9 @@ class Sandbox:
         429 RATE_LIMITS only when enforce_hubspot_rate_limit is true.
     hubspot_daily_limit: HubSpot calls per day (X-HubSpot-RateLimit-Daily); past it every
         call is a 429 with policyName DAILY until reset().
+    slack_channel_burst / slack_channel_rate: Slack's posting limit per conversation, a leaky
+        bucket of `burst` messages refilled at `rate` a second (devkit/sandbox/slack.py);
+        past it chat.postMessage answers 429 with Retry-After. Burst 0: no limit.
     crm_setup: the CRM setup YAML (custom Salesforce fields, custom HubSpot properties)
         the emulators declare on top of the vendors' standard ones; default
         devkit/sandbox/crm_setup.yaml; None declares no custom fields or properties.
@@ -82,6 +86,7 @@ class Sandbox:
                  seed: int = 0, salesforce_page_size: int = 2000, salesforce_api_limit: int = 100_000,
                  bulk_processing_seconds: float = 0.2, hubspot_rate_limit: int = 190,
                  enforce_hubspot_rate_limit: bool = False, hubspot_daily_limit: int = 250_000,
+                 slack_channel_burst: int = DEFAULT_CHANNEL_BURST, slack_channel_rate: float = DEFAULT_CHANNEL_RATE,
                  crm_setup: str | Path | None = DEFAULT_CRM_SETUP, now: Callable[[], datetime] | None = None):
         self.data_dir = Path(data_dir) if data_dir is not None else None
         if self.data_dir is not None and not self.data_dir.is_dir():
@@ -110,7 +115,9 @@ class Sandbox:
             "airtable": AirtableApi(self.control, self.clock, token=c["AIRTABLE_TOKEN"], base_id=c["AIRTABLE_BASE_ID"]),
             "google_analytics": GoogleAnalyticsApi(self.control, self.clock, property_id=c["GA4_PROPERTY_ID"],
                                                    access_token=c["GA4_ACCESS_TOKEN"]),
-            "slack": SlackApi(self.control, self.clock, webhook_path=SLACK_WEBHOOK_PATH),
+            "slack": SlackApi(self.control, self.clock, webhook_path=SLACK_WEBHOOK_PATH,
+                              bot_token=c["SLACK_BOT_TOKEN"], channel_burst=slack_channel_burst,
+                              channel_rate=slack_channel_rate),
         }
         self.urls: dict[str, str] = {}
         self.ca_path = self.state_dir / "ca.pem"
@@ -208,6 +215,8 @@ class Sandbox:
             "GA4_PROPERTY_ID": c["GA4_PROPERTY_ID"],
             "GA4_ACCESS_TOKEN": c["GA4_ACCESS_TOKEN"],
             "SLACK_WEBHOOK_URL": self.urls["slack"] + SLACK_WEBHOOK_PATH,
+            "SLACK_BOT_TOKEN": c["SLACK_BOT_TOKEN"],
+            "SLACK_API_URL": self.urls["slack"] + "/api",
         }
 
     # ------------------------------------------------------------------ control (Python side)
@@ -217,6 +226,14 @@ class Sandbox:
 
     def writes(self, api: str | None = None, object: str | None = None, since: int = 0) -> list[dict]:
         return self.control.list_writes(api, object, since)
+
+    def slack_messages(self, channel: str | None = None, since: int = 0) -> list[dict]:
+        """Messages the Slack Web API accepted (chat.postMessage), oldest first, each
+        {channel (C.../D... id), channel_name (None for a DM), user (the DM's user id, else
+        None), text, blocks, ts}; `channel` filters by id or name (`#name` too)."""
+        wanted = channel[1:] if channel and channel.startswith("#") else channel
+        return [record for write in self.writes("slack", "message", since) for record in write["records"]
+                if wanted is None or wanted in (record["channel"], record["channel_name"])]
 
     def reset(self) -> None:
         """Reload the data and clear calls, writes, faults, query cursors and Bulk jobs

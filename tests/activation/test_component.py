@@ -49,12 +49,10 @@ def test_shipped_syncs_validate_against_the_models_documented_columns(tmp_path):
     assert {s.name: (s.destination, s.object, s.mode) for s in specs} == {
         "account_health": ("salesforce", "Account", "update"),
         "company_lifecycle": ("hubspot", "companies", "update"),
-        "renewal_risk_tasks": ("salesforce", "Task", "create_once"),
-    }
+    }  # renewal-risk Tasks are a play now (defs/activation/plays/defs.yaml)
     # The relation comes from the manifest, not from the engine.
     assert {resolve_table(s, ACTIVATION_MANIFEST) for s in specs} == {
-        "marts.activation_salesforce_accounts", "marts.activation_hubspot_companies",
-        "marts.activation_salesforce_renewal_risk_tasks"}
+        "marts.activation_salesforce_accounts", "marts.activation_hubspot_companies"}
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(ACTIVATION_MANIFEST))
     assert sync_spec.read_manifest(path) == ACTIVATION_MANIFEST
@@ -153,7 +151,8 @@ TYPOS = [
     ("      key: {column: product_account_id, field: product_account_id}\n",
      "      key: {column: product_account_id, field: product_account_id}\n      hubspot: {batch_size: 250}\n",
      "attributes.syncs.1.hubspot", "250"),
-    ("      constants:\n", "      constans:\n", "attributes.syncs.2", "constans"),
+    ("      object: companies\n", "      object: companies\n      constans: {name: x}\n", "attributes.syncs.1.constans",
+     "constans"),
 ]
 
 
@@ -213,5 +212,5 @@ def test_loading_names_file_line_and_field_of_each_typo(broken_project):
     assert f"attributes.syncs.0.mode at {path}:{where['attributes.syncs.0.mode']}" in result.stderr
     assert "Input should be 'upsert', 'update', 'insert' or 'create_once'" in result.stderr
     assert f"attributes.syncs.1.hubspot.batch_size at {path}:{where['attributes.syncs.1.hubspot']}" in result.stderr
-    assert f"attributes.syncs.2.constans at {path}:{where['attributes.syncs.2']}" in result.stderr
+    assert f"attributes.syncs.1.constans at {path}:{where['attributes.syncs.1.constans']}" in result.stderr
     assert "Extra inputs are not permitted" in result.stderr

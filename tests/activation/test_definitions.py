@@ -40,8 +40,7 @@ def test_shipped_definitions(tmp_path, monkeypatch):
     assert account.kinds == {"salesforce", settings.warehouse_kind()}
     assert account.owners == [settings.OWNER] and account.group_name == "activation"
     assert "eager" in account.automation_condition.get_label()
-    assert {dg.AssetKey(["sync", "hubspot", "company_lifecycle"]),
-            dg.AssetKey(["sync", "salesforce", "renewal_risk_tasks"])} <= set(specs)
+    assert dg.AssetKey(["sync", "hubspot", "company_lifecycle"]) in specs
     assets_def = next(a for a in defs.assets if isinstance(a, dg.AssetsDefinition)
                       and account.key in a.keys)
     assert assets_def.op.pool == settings.WAREHOUSE_POOL

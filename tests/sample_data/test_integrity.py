@@ -17,6 +17,22 @@ def test_salesforce_references(sample):
         assert set(sample.frame(f"salesforce/{name}").AccountId) <= set(accounts.Id), name
 
 
+def test_csms_report_to_cs_leads_who_report_to_the_head_of_cs(sample):
+    users = sample.frame("salesforce/user").set_index("Id")
+    owners = set(sample.frame("salesforce/account").OwnerId)
+    managers = users.ManagerId.where(users.ManagerId.notna(), None)
+    assert set(managers.dropna()) <= set(users.index)
+    head = users.index[users.Title == "Head of Customer Success"]
+    leads = users.index[users.Title == "CS Lead"]
+    assert len(head) == 1 and managers[head[0]] is None
+    assert len(leads) >= 2 and (managers[leads] == head[0]).all()
+    assert not owners & (set(leads) | set(head))  # leads and their head own no accounts
+    csms = users.index.difference(leads.union(head))
+    assert owners <= set(csms) and managers[csms].isin(leads).all()
+    assert managers[csms].nunique() == len(leads)  # every lead has a team
+    assert users.Email.is_unique
+
+
 def test_every_tool_knows_the_same_accounts(sample):
     product = set(sample.table("accounts").account_id)
     assert set(sample.frame("salesforce/account").Product_Account_Id__c) == product

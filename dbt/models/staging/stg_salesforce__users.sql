@@ -7,6 +7,8 @@ select
     Name as user_name,
     lower(Email) as email,
     Title as title,
+    -- The user's manager (a CSM's CS Lead): where plays send "my team's accounts".
+    ManagerId as manager_user_id,
     IsActive as is_active,
     SystemModstamp as system_modstamp
 from source

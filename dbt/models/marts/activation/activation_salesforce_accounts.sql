@@ -16,8 +16,7 @@ select
     has_risk_signal as is_renewal_risk,
     has_upsell_signal,
     -- The per-account report page, linked from the CRM record.
-    '{{ var("report_base_url", env_var("REPORT_BASE_URL", "http://127.0.0.1:3000/reports")) | replace("'", "''") }}/'
-        || account_id || '.html' as report_url
+    {{ report_url('account_id') }} as report_url
 from {{ ref('account_360') }}
 where salesforce_account_id is not null
   and lifecycle_status = 'active'
