@@ -53,6 +53,8 @@ RULES: tuple[FreshnessRule, ...] = (
                   timedelta(hours=12), key_prefix=("raw", "karte")),
     FreshnessRule(timedelta(days=1), 1, 2, "activation_fallback_schedule, or after each model update", HALF_HOUR,
                   key_prefix=("sync",)),
+    FreshnessRule(timedelta(days=1), 1, 2, "plays_fallback_schedule, or after each segment update", HALF_HOUR,
+                  key_prefix=("play",)),
     # dbt models (the activation models share their group with the syncs, matched above)
     FreshnessRule(timedelta(days=1), 1, 2, "dbt_build_daily", HALF_HOUR,
                   groups=("staging", "intermediate", "marts", "activation")),

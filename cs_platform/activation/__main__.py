@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="create the HubSpot properties the syncs need and the portal lacks")
     args = parser.parse_args(argv)
 
-    specs = {s.name: s for s in load_syncs(args.syncs)}
+    from cs_platform.activation.plays.component import load_plays
+    from cs_platform.activation.plays.engine import play_sync_specs
+
+    # The plays' Tasks and HubSpot actions are syncs too: `setup` lists what they need.
+    specs = {s.name: s for s in [*load_syncs(args.syncs), *play_sync_specs(load_plays().plays)]}
     if args.command == "setup":
         from cs_platform.activation.preflight import setup_command
 

@@ -15,6 +15,9 @@ import yaml
 from cs_platform.activation.__main__ import main
 from cs_platform.activation.component import parse_syncs
 from cs_platform.activation.destinations import connect
+from cs_platform.activation.plays.component import load_plays
+from cs_platform.activation.plays.engine import TASK_COLUMNS as TASK_OUTBOX_COLUMNS
+from cs_platform.activation.plays.engine import play_sync_specs
 from cs_platform.activation.preflight import (
     ERROR,
     WARNING,
@@ -154,8 +157,12 @@ def test_setup_lists_what_the_sandbox_declares(models):
     crm_setup.yaml must say the same: names, types and key flags."""
     declared = yaml.safe_load(CRM_SETUP.read_text())
     wanted: dict = {}
-    for spec in parse_syncs(SYNCS_DOC):
-        for req in required_setup(spec, models.column_types(spec.table)):
+    duckdb_types = {"string": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMP"}
+    outbox = {c: duckdb_types[t] for c, t in {**TASK_OUTBOX_COLUMNS, "value": "string"}.items()}
+    specs = [(s, models.column_types(s.table)) for s in parse_syncs(SYNCS_DOC)]
+    specs += [(s, outbox) for s in play_sync_specs(load_plays(manifest=None).plays)]  # the shipped plays' syncs
+    for spec, column_types in specs:
+        for req in required_setup(spec, column_types):
             if req.standard:
                 continue
             previous = wanted.setdefault(req.destination, {}).setdefault(req.object, {}).get(req.name)
@@ -232,7 +239,8 @@ def cli_env(sandbox, models, tmp_path, monkeypatch):
 def test_cli_setup_check_passes_on_the_shipped_syncs(crm, cli_env, capsys):
     assert main(["setup", "--syncs", cli_env(SYNCS_DOC), "--check"]) == 0
     out = capsys.readouterr().out
-    assert out.count("check: OK") == 3
+    # The three syncs, and the syncs the shipped plays' Tasks and HubSpot actions go through.
+    assert out.count("check: OK") == 3 + len(play_sync_specs(load_plays(manifest=None).plays))
 
 
 def test_cli_setup_check_names_the_problem_and_exits_1(crm, cli_env, capsys):

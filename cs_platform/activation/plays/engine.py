@@ -529,6 +529,17 @@ def action_sync_spec(play: Play) -> SyncSpec:
         max_change_share=1.0, max_shrink_share=1.0, max_new_share=1e9)
 
 
+def play_sync_specs(plays: Sequence[Play]) -> list[SyncSpec]:
+    """The reverse-ETL syncs the plays' Tasks and actions go through (for `setup` and its checks)."""
+    specs: list[SyncSpec] = []
+    for play in plays:
+        if play.task is not None:
+            specs.extend(task_sync_specs(play))
+        elif play.action is not None:
+            specs.append(action_sync_spec(play))
+    return specs
+
+
 def _salesforce_options() -> dict:
     from cs_platform.activation.component import SalesforceOptions
 
