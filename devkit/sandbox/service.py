@@ -48,7 +48,7 @@ CREDENTIALS = {
     "AIRTABLE_BASE_ID": "appSandboxBase001",
     "GA4_PROPERTY_ID": "123456789",
     "GA4_ACCESS_TOKEN": "ya29.sandbox-ga4-access-token",
-    "SLACK_BOT_TOKEN": "xoxb-0000000000-0000000000000-sandboxSlackBotToken1",
+    "SLACK_BOT_TOKEN": "sandbox-slack-bot-token-not-a-secret",  # the sandbox only; not the xoxb- shape of a real one
 }
 SLACK_WEBHOOK_PATH = "/services/T00SANDBOX/B00SANDBOX/sandboxWebhookSecret0001"
 # The CRM-side custom fields / properties an admin creates for the shipped syncs.
