@@ -225,6 +225,7 @@ def build_sync_asset(spec: SyncSpec) -> dg.AssetsDefinition:
             "key": f"{spec.key_column} -> {spec.key_field}",
             "fields": dg.MetadataValue.json({m.column: m.field for m in spec.fields}),
             "guards": dg.MetadataValue.json({"max_change_share": spec.max_change_share,
+                                             "change_fields": list(spec.change_fields or ["(all)"]),
                                              "max_shrink_share": spec.max_shrink_share}),
         },
         tags={"cs_platform/sync": spec.name},

@@ -65,6 +65,11 @@ class Guards(dg.Model):
     max_change_share: float = Field(
         default=0.5, ge=0, le=1,
         description="Refuse when more than this share of previously synced records would change.")
+    change_fields: list[str] | None = Field(
+        default=None,
+        description="The CRM fields whose change counts toward max_change_share (default: every field "
+                    "written). Scores that drift a little on most records every day belong outside it; "
+                    "the bands, flags and links that a bug would flip on every record belong in it.")
     max_shrink_share: float = Field(
         default=0.2, ge=0, le=1,
         description="Refuse when the model lost more than this share of its rows since the last sync "
@@ -189,6 +194,11 @@ class Sync(dg.Model):
         dupes = sorted({t for t in targets if targets.count(t) > 1})
         if dupes:
             fail("fields", f"destination field(s) {dupes} are written twice")
+        written = {m.field for m in spec.fields} | set(spec.constants)
+        for name in self.guards.change_fields or ():
+            if name not in written:
+                fail("guards.change_fields", f"{name!r} is not a CRM field this sync writes "
+                                             f"(written: {sorted(written)})")
         return self
 
     def to_spec(self) -> SyncSpec:
@@ -213,6 +223,7 @@ class Sync(dg.Model):
             automation=self.automation,
             schedule=self.schedule,
             max_change_share=self.guards.max_change_share,
+            change_fields=tuple(self.guards.change_fields) if self.guards.change_fields else None,
             max_shrink_share=self.guards.max_shrink_share,
             max_new_share=self.guards.max_new_share,
             failure_warn_share=self.record_failures.warn_share,

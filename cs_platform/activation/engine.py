@@ -27,7 +27,8 @@ One run of a sync:
    synced are first looked up in the CRM by key (a renamed sync or a lost state
    table must not create them again); those found are adopted, not sent.
 6. **Guards**: the run refuses, naming the counts, when the plan would change more
-   than `max_change_share` of the previously synced records, when the records
+   than `max_change_share` of the previously synced records (counting changes to
+   `change_fields` only, when the sync names them), when the records
    never synced before outnumber `max_new_share` of the model rows at the last
    completed run (not on a first sync), or when the model has
    shrunk by more than `max_shrink_share` since the last run. `override_guards`
@@ -316,7 +317,8 @@ def make_plan(spec: SyncSpec, df: pd.DataFrame, state: dict[str, dict]) -> Plan:
         else:
             owed = status != SYNCED or st.get("synced_hash") != rec.hash
             rec.operation = "update" if (ever_synced or spec.mode == "update") else "create"
-            if owed and ever_synced and st.get("synced_hash") != rec.hash:
+            if owed and ever_synced and st.get("synced_hash") != rec.hash \
+                    and guarded_change(spec, st.get("synced_payload"), rec.payload):
                 changed_prev += 1
         if not owed:
             unchanged += 1
@@ -336,6 +338,14 @@ def make_plan(spec: SyncSpec, df: pd.DataFrame, state: dict[str, dict]) -> Plan:
                 previously_synced=previously_synced, changed_previously_synced=changed_prev,
                 retrying=retrying, state=state, duplicate_keys=duplicates, never_synced=never,
                 dead_letter=dead)
+
+
+def guarded_change(spec: SyncSpec, before: Mapping | None, after: Mapping) -> bool:
+    """Whether a change to a synced record counts toward max_change_share:
+    any change, unless the sync names the fields that count (`change_fields`)."""
+    if spec.change_fields is None or before is None:
+        return True
+    return any(canonical_json(before.get(f)) != canonical_json(after.get(f)) for f in spec.change_fields)
 
 
 def change_sample(records: Sequence[PlannedRecord], limit: int = SAMPLE_CHANGES) -> list[dict]:

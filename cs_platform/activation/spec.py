@@ -47,6 +47,7 @@ class SyncSpec:
     automation: bool = True
     schedule: str | None = None
     max_change_share: float = 0.5
+    change_fields: tuple[str, ...] | None = None  # fields counted by max_change_share; None = all
     max_shrink_share: float = 0.2
     max_new_share: float = 0.5
     failure_warn_share: float = 0.0

@@ -74,6 +74,8 @@ def _doc_with(**changes) -> dict:
     ({"record_id": None}, "sync 'account_health', field 'record_id': mode 'update' on Salesforce needs"),
     ({"schedule": "every day"}, "sync 'account_health', field 'schedule': not a valid cron string"),
     ({"guards": {"max_change_share": 5}}, "syncs.0.guards.max_change_share\n  Input should be less than or equal to 1"),
+    ({"guards": {"change_fields": ["Usage_Health_Bnd__c"]}},
+     "sync 'account_health', field 'guards.change_fields': 'Usage_Health_Bnd__c' is not a CRM field this sync"),
     ({"salesforce": {"batch_size": 500}}, "syncs.0.salesforce.batch_size\n  Input should be less than or equal to 200"),
     ({"salesforce": None, "hubspot": {"batch_size": 50}},
      "sync 'account_health', field 'hubspot': options for hubspot, but the sync's destination is salesforce"),

@@ -9,8 +9,10 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from cs_platform.activation.state import LOG_TABLE, STATE_TABLE
+from cs_platform.settings import PROJECT_ROOT
 from tests.activation.support import (
     ACCOUNTS_TABLE,
     COMPANIES_TABLE,
@@ -279,7 +281,8 @@ def test_mass_change_guard_aborts_naming_counts_and_override_lets_one_run_throug
     spec = spec_of("account_health")
     write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm))
     assert materialize(spec, resources).success
-    write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm, score_shift=-20.0))
+    # A bug that blanks every band (the scores themselves still there).
+    write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm).assign(usage_health_band=None))
     writes = len(sandbox.writes())
     result = materialize(spec, resources)
     assert not result.success
@@ -292,8 +295,26 @@ def test_mass_change_guard_aborts_naming_counts_and_override_lets_one_run_throug
     md = metadata(materialize(spec, resources, override_guards=True))
     assert md["guard_decision"].startswith("overridden") and md["succeeded"] == 300
     # The override was for one run: the next implausible change is refused again.
-    write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm, score_shift=+15.0))
+    write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm, score_shift=-20.0))
     assert not materialize(spec, resources).success
+
+
+def test_daily_score_drift_on_every_account_passes_the_guard(sandbox, crm, warehouse, resources):
+    """account_health counts band, flag and link changes toward max_change_share
+    (`change_fields`, as shipped): scores that move a little on every account
+    each day are the normal case, not a bug, and go through."""
+    shipped = yaml.safe_load((PROJECT_ROOT / "cs_platform/defs/activation/syncs/defs.yaml").read_text())
+    guards = next(s for s in shipped["attributes"]["syncs"] if s["name"] == "account_health")["guards"]
+    spec = spec_of("account_health", guards=guards)
+    write_model(warehouse, ACCOUNTS_TABLE, account_rows(crm))
+    assert materialize(spec, resources).success
+    drifted = account_rows(crm, score_shift=0.3)
+    drifted["usage_health_band"] = account_rows(crm)["usage_health_band"]  # no band crossed
+    drifted["usage_health_change_28d"] += 0.7
+    write_model(warehouse, ACCOUNTS_TABLE, drifted)
+    md = metadata(materialize(spec, resources))
+    assert md["guard_decision"].startswith("passed"), md["guard_decision"]
+    assert md["succeeded"] == 300
 
 
 def test_shrink_guard_refuses_an_empty_model(sandbox, crm, warehouse, resources):
