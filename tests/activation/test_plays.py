@@ -244,6 +244,30 @@ def test_task_play_creates_once_closes_on_exit_and_never_doubles_an_open_task(
     assert len(crm.tasks()) == 2
 
 
+def test_task_play_comments_on_exit_and_keeps_the_task_open(sandbox, crm, slack, warehouse, resources):
+    play = play_of(**{**TASK_PLAY, "task": {**TASK_PLAY["task"], "on_exit": "comment"}}, slack=None)
+    write_segment(warehouse, crm, [1, 2], segment="renewal_at_risk")
+    assert run(play, warehouse, slack, resources).sent == 2
+    key = f"renewal-risk-{account_id(1)}-{DAY + timedelta(days=21)}"
+    created = {t["CS_External_Id__c"]: t for t in crm.tasks()}[key]
+
+    write_segment(warehouse, crm, [2], segment="renewal_at_risk", day=DAY + timedelta(days=1))
+    left = run(play, warehouse, slack, resources)
+    assert (left.exited, left.sent) == (1, 1)
+    task = {t["CS_External_Id__c"]: t for t in crm.tasks()}[key]
+    assert task["Status"] == "Not Started"  # still the CSM's to close
+    assert task["Description"] == (f"{created['Description']}\n\n{DAY + timedelta(days=1)}: Customer 1 left the "
+                                   f"segment 'renewal_at_risk' (play risk_task); this Task stays open for you.")
+    writes = len(sandbox.writes())
+    assert run(play, warehouse, slack, resources).sent == 0 and len(sandbox.writes()) == writes  # said once
+
+    # Back in the segment while that Task is open: no second Task.
+    write_segment(warehouse, crm, [1, 2], segment="renewal_at_risk", day=DAY + timedelta(days=40))
+    back = run(play, warehouse, slack, resources)
+    assert (back.entered, back.suppressed_open_task, back.sent) == (1, 1, 0)
+    assert len(crm.tasks()) == 2
+
+
 def test_task_play_adopts_a_task_the_old_sync_created(sandbox, crm, slack, warehouse, resources):
     play = play_of(**TASK_PLAY, slack=None)
     key = f"renewal-risk-{account_id(3)}-{DAY + timedelta(days=23)}"

@@ -66,9 +66,10 @@ class TaskTemplate(dg.Model):
     priority: Literal["High", "Normal", "Low"] = "Normal"
     high_priority_within_days: int | None = Field(
         default=None, ge=0, description="Priority High when the account renews within this many days.")
-    on_exit: Literal["close", "keep"] = Field(
+    on_exit: Literal["close", "comment", "keep"] = Field(
         default="keep", description="close: the Task is set Completed when the account leaves the segment. "
-                                    "keep: left to the CSM.")
+                                    "comment: a dated line saying so is added to its description, and it "
+                                    "stays open for the CSM. keep: left to the CSM.")
 
 
 class HubSpotAction(dg.Model):

@@ -69,8 +69,9 @@ FIRING_COLUMNS = {
     "detected_at": "timestamp", "sent_at": "timestamp", "attempts": "integer", "recipient": "string",
     "message": "string", "destination_ref": "string", "error": "string", "run_id": "string",
 }
-MEMBER_COLUMNS = {"play": "string", "account_id": "string", "entered_on": "date", "detail": "string",
-                  "updated_at": "timestamp"}
+# The name is kept so that messages and Task notes about an account that left can still name it.
+MEMBER_COLUMNS = {"play": "string", "account_id": "string", "account_name": "string", "entered_on": "date",
+                  "detail": "string", "updated_at": "timestamp"}
 RUN_COLUMNS = {
     "play": "string", "run_id": "string", "as_of_date": "date", "started_at": "timestamp",
     "finished_at": "timestamp", "outcome": "string", "members": "integer", "entered": "integer",
@@ -81,7 +82,7 @@ TASK_COLUMNS = {
     "task_key": "string", "play": "string", "firing_id": "string", "account_id": "string",
     "salesforce_account_id": "string", "owner_id": "string", "subject": "string", "description": "string",
     "due_date": "date", "priority": "string", "status": "string", "opened_on": "date", "closed_on": "date",
-    "salesforce_task_id": "string", "close_status": "string",
+    "salesforce_task_id": "string", "close_status": "string", "exit_note": "string",
 }
 ACTION_COLUMNS = {"play": "string", "account_id": "string", "value": "string", "firing_id": "string",
                   "updated_at": "timestamp"}
@@ -324,10 +325,11 @@ def run_play(play: Play, warehouse: Warehouse, channels: Channels, *, segment_ta
         return out
 
     # Step 4: decisions, members and outbox together, before anything is sent.
-    task_rows, action_rows = _outbox(play, decisions, context, tasks, store, out.as_of)
+    task_rows, action_rows = _outbox(play, decisions, context, previous, tasks, out.as_of)
     writes = [w for w in (
         write(FIRINGS_TABLE, decisions, FIRING_COLUMNS, key_columns=("firing_id",)) if decisions else None,
-        write(MEMBERS_TABLE, [{"play": play.name, "account_id": a, "updated_at": now,
+        write(MEMBERS_TABLE, [{"play": play.name, "account_id": a, "account_name": row.get("account_name"),
+                               "updated_at": now,
                                "entered_on": previous[a]["entered_on"] if a in previous else out.as_of,
                                "detail": row.get("detail")} for a, row in current.items()],
               MEMBER_COLUMNS, replace_where=("play", [play.name])),
@@ -363,7 +365,7 @@ def run_play(play: Play, warehouse: Warehouse, channels: Channels, *, segment_ta
 
 def _acts_on_exit(play: Play) -> bool:
     return (play.report_exits
-            or (play.task is not None and play.task.on_exit == "close")
+            or (play.task is not None and play.task.on_exit != "keep")
             or (play.action is not None and play.action.exit_value is not None))
 
 
@@ -394,8 +396,8 @@ def _open_tasks(warehouse: Warehouse, tasks: pd.DataFrame) -> dict[str, str]:
     return {r["account_id"]: r["task_key"] for r in _rows(open_rows) if r["task_key"] not in closed_in_crm}
 
 
-def _outbox(play: Play, decisions: Sequence[dict], context: Mapping[str, dict], tasks: pd.DataFrame,
-            store: PlayStore, as_of: date) -> tuple[list[dict], list[dict]]:
+def _outbox(play: Play, decisions: Sequence[dict], context: Mapping[str, dict], previous: Mapping[str, dict],
+            tasks: pd.DataFrame, as_of: date) -> tuple[list[dict], list[dict]]:
     """The Tasks to create or close and the HubSpot values to set for this run's decisions."""
     task_rows: list[dict] = []
     action_rows: list[dict] = []
@@ -407,9 +409,14 @@ def _outbox(play: Play, decisions: Sequence[dict], context: Mapping[str, dict], 
             if d["event"] == "entered":
                 task_rows.append(_task_row(play, d, context[d["account_id"]], as_of))
                 d["destination_ref"] = task_rows[-1]["task_key"]
-            elif (task := open_by_account.get(d["account_id"])) is not None:
+            elif (task := open_by_account.get(d["account_id"])) is not None and play.task.on_exit != "keep":
                 d["destination_ref"] = task["task_key"]
-                task_rows.append({**task, "status": "closing", "closed_on": as_of, "close_status": "Completed"})
+                if play.task.on_exit == "close":
+                    task_rows.append({**task, "status": "closing", "closed_on": as_of, "close_status": "Completed"})
+                else:  # comment: the Task stays open, so a return to the segment still finds it
+                    name = (previous.get(d["account_id"]) or {}).get("account_name") or d["account_id"]
+                    task_rows.append({**task, "exit_note": f"{as_of}: {name} left the segment {play.segment!r} "
+                                                           f"(play {play.name}); this Task stays open for you."})
     if play.action is not None:
         for d in pending:
             value = play.action.value if d["event"] == "entered" else play.action.exit_value
@@ -436,7 +443,7 @@ def _task_row(play: Play, decision: Mapping, row: Mapping, as_of: date) -> dict:
             "owner_id": owner, "subject": render(spec.subject, row)[:255],
             "description": render(spec.description, row)[:32000], "due_date": due, "priority": priority,
             "status": "open", "opened_on": as_of, "closed_on": None, "salesforce_task_id": None,
-            "close_status": None}
+            "close_status": None, "exit_note": None}
 
 
 def _owed(firings: pd.DataFrame, play: Play, out: PlayOutcome) -> list[dict]:
@@ -516,7 +523,8 @@ def task_sync_specs(play: Play) -> tuple[SyncSpec, SyncSpec]:
         destination="salesforce", object="Task", mode="update", key_column="task_key",
         key_field="CS_External_Id__c", record_id_column="salesforce_task_id",
         table=f"{SCHEMA}.task_closures__{play.name}",
-        fields=(FieldMapping("close_status", "Status", "skip"),), options=_salesforce_options(), **relaxed)
+        fields=(FieldMapping("close_status", "Status", "skip"), FieldMapping("exit_description", "Description", "skip")),
+        options=_salesforce_options(), **relaxed)
     return create, close
 
 
@@ -598,14 +606,18 @@ def _deliver_tasks(play: Play, warehouse: Warehouse, channels: Channels, owed: l
         [{c: t.get(c) for c in TASK_COLUMNS} for t in creatable], columns=list(TASK_COLUMNS)),
         TASK_COLUMNS, replace_all=True)
     created = _run(create, warehouse, channels, run_id, log, out)
-    closing = [dict(t, salesforce_task_id=(created.get(t["task_key"]) or {}).get("destination_id"))
-               for t in tasks if t["status"] in ("closing", "closed")]
+    # Closed Tasks (Status) and commented ones (Description plus the exit note), updated by Id.
+    closing = [dict(t, salesforce_task_id=(created.get(t["task_key"]) or {}).get("destination_id"),
+                    exit_description=f"{t.get('description') or ''}\n\n{t['exit_note']}".strip()
+                    if t.get("exit_note") else None)
+               for t in tasks if t["status"] in ("closing", "closed") or t.get("exit_note")]
     closing = [t for t in closing if t["salesforce_task_id"]]
     closed: Mapping[str, dict] = {}
     if closing:
+        closure_columns = {**TASK_COLUMNS, "exit_description": "string"}
         warehouse.write(close.table, pd.DataFrame.from_records(
-            [{c: t.get(c) for c in TASK_COLUMNS} for t in closing], columns=list(TASK_COLUMNS)),
-            TASK_COLUMNS, replace_all=True)
+            [{c: t.get(c) for c in closure_columns} for t in closing], columns=list(closure_columns)),
+            closure_columns, replace_all=True)
         closed = _run(close, warehouse, channels, run_id, log, out)
     entered = [r for r in owed if r["event"] == "entered" and r["status"] != FAILED]
     exits = [r for r in owed if r["event"] == "exited"]
