@@ -523,7 +523,8 @@ def task_sync_specs(play: Play) -> tuple[SyncSpec, SyncSpec]:
         destination="salesforce", object="Task", mode="update", key_column="task_key",
         key_field="CS_External_Id__c", record_id_column="salesforce_task_id",
         table=f"{SCHEMA}.task_closures__{play.name}",
-        fields=(FieldMapping("close_status", "Status", "skip"), FieldMapping("exit_description", "Description", "skip")),
+        fields=(FieldMapping("close_status", "Status", "skip"),
+                FieldMapping("exit_description", "Description", "skip")),
         options=_salesforce_options(), **relaxed)
     return create, close
 
