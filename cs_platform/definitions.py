@@ -9,7 +9,9 @@ components (dagster-gcp's alone is ~0.7 s) on every load of the code location, i
 the webserver, the daemon and every run, for a registry panel this project does not use.
 The resources come first, so that missing production settings stop the load with
 one message naming them all. Freshness policies are applied here, to every asset at
-once (`cs_platform/freshness.py`), not declared asset by asset.
+once (`cs_platform/freshness.py`), not declared asset by asset; so are what the
+Catalog shows of each asset: its one-line description, owners, the tool / layer /
+pii tags and the link to its code (`cs_platform/catalog.py`).
 """
 
 import warnings
@@ -18,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from cs_platform import settings
+from cs_platform.catalog import apply_catalog
 from cs_platform.freshness import apply_freshness_policies
 
 
@@ -31,4 +34,4 @@ def defs() -> dg.Definitions:
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
         loaded = tree.build_defs(Path(cs_platform.defs.__file__).parent)
-    return dg.Definitions.merge(apply_freshness_policies(loaded), dg.Definitions(resources=resources))
+    return dg.Definitions.merge(apply_catalog(apply_freshness_policies(loaded)), dg.Definitions(resources=resources))

@@ -9,6 +9,7 @@ on load, so edits to models show up without a separate step.
 from __future__ import annotations
 
 import os
+import warnings
 from functools import cached_property
 from pathlib import Path
 
@@ -51,12 +52,59 @@ class DbtCli(DbtCliResource):
     def _initialize_dbt_core_adapter(self, args):
         return None
 
+    def cli(self, args, *, context=None, **kwargs):
+        """dagster-dbt's `cli`, given the run's assets definition with the bookkeeping
+        metadata the translator keeps out of the UI put back (see DbtRunContext)."""
+        if context is not None and context.has_assets_def:
+            context = DbtRunContext(context)
+        return super().cli(args, context=context, **kwargs)
+
     @cached_property
     def _cli_version(self) -> Version:
         environment = Path(self.dbt_executable).parent.parent
         for dist_info in environment.glob("lib/python*/site-packages/dbt_core-*.dist-info"):
             return Version(dist_info.name.removeprefix("dbt_core-").removesuffix(".dist-info"))
         return super()._cli_version
+
+
+class DbtRunContext:
+    """The asset execution context of a dbt run, whose assets definition carries
+    each dbt node's unique_id and the DbtProject again: dagster-dbt selects the
+    models of a subset run by the unique_id on each selected spec, and finds the
+    project beside the manifest. The code location's definitions do not carry them
+    (cs_platform.models.translator), so that the UI does not show them. Everything
+    else is the context itself."""
+
+    def __init__(self, context) -> None:
+        self._context = context
+        self.assets_def = with_dbt_bookkeeping(context.assets_def)
+
+    def __getattr__(self, name: str):
+        # dagster-dbt reads some deprecated properties (`op`); the warning belongs to it, not here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return getattr(self._context, name)
+
+
+def with_dbt_bookkeeping(assets_def):
+    """`assets_def` (a dbt assets definition, subset or not) with each spec's
+    `dagster_dbt/unique_id` and `dagster_dbt/project` metadata."""
+    from dagster_dbt.asset_utils import get_manifest_and_translator_from_dbt_assets
+
+    from cs_platform.models.translator import PROJECT_KEY, UNIQUE_ID_KEY
+
+    manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([assets_def])
+    unique_ids = {}
+    for unique_id, props in [*manifest.get("nodes", {}).items(), *manifest.get("sources", {}).items()]:
+        if props.get("resource_type") in ("model", "seed", "snapshot", "source"):
+            unique_ids.setdefault(translator.get_asset_key(props), unique_id)
+
+    def restore(spec):
+        if spec.key not in unique_ids or UNIQUE_ID_KEY in spec.metadata:
+            return spec
+        return spec.merge_attributes(metadata={UNIQUE_ID_KEY: unique_ids[spec.key], PROJECT_KEY: dbt_project})
+
+    return assets_def.map_asset_specs(restore)
 
 
 def dbt_cli() -> DbtCli:

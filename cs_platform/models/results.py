@@ -1,6 +1,8 @@
 """What a dbt build reports back to Dagster beyond dagster-dbt's events: the row
-count of each built model, and for a failed test the rows it finds, with the
-offending keys named in the check's description.
+count of each built model, the figures of the marts CS ops reads
+(cs_platform.models.figures), and for a failed test the rows it finds, with the
+offending keys named in the check's description. The ids dbt tags its events with
+(the node's unique_id, the dbt invocation id) are left out of what Dagster records.
 
 Both are read after dbt has exited: DuckDB admits one process at a time.
 """
@@ -11,7 +13,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from cs_platform.models.translator import CsPlatformDbtTranslator
+from cs_platform.models.figures import mart_figures
+from cs_platform.models.translator import HIDDEN_EVENT_METADATA, CsPlatformDbtTranslator
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.values import is_missing
 
@@ -24,13 +27,15 @@ translator = CsPlatformDbtTranslator()
 def with_row_counts(outputs: list[dg.Output], manifest: Mapping[str, Any], warehouse: Warehouse,
                     log) -> list[dg.Output]:
     """Each built model's output with its row count (`dagster/row_count`), read in
-    one query after dbt has exited (DuckDB admits one process at a time)."""
-    relations = {}
+    one query after dbt has exited (DuckDB admits one process at a time), and for
+    the marts CS ops reads their figures (band counts, previews); without dbt's ids."""
+    relations, names = {}, {}
     for output in outputs:
         unique_id = getattr(output.metadata.get("unique_id"), "value", None)
-        relation = manifest.get("nodes", {}).get(unique_id, {}).get("relation_name")
-        if relation:
-            relations[output.output_name] = relation
+        node = manifest.get("nodes", {}).get(unique_id, {})
+        if node.get("relation_name"):
+            relations[output.output_name] = node["relation_name"]
+            names[node["name"]] = output.output_name
     counts: dict[str, int] = {}
     if relations:
         sql = " union all ".join(f"select '{name}' as output_name, count(*) as n from {relation}"
@@ -39,12 +44,26 @@ def with_row_counts(outputs: list[dg.Output], manifest: Mapping[str, Any], wareh
             counts = dict(warehouse.query(sql).itertuples(index=False, name=None))
         except Exception as exc:  # a model dbt skipped has no relation; counts are a nicety
             log.warning(f"could not count the rows of the dbt models: {exc}")
+    figures = {names[name]: values for name, values in
+               mart_figures({name: relations[output] for name, output in names.items()}, warehouse.query,
+                            log).items()}
     return [
         dg.Output(value=o.value, output_name=o.output_name, data_version=o.data_version, tags=o.tags,
-                  metadata={**o.metadata, **({"dagster/row_count": int(counts[o.output_name])}
-                                             if o.output_name in counts else {})})
+                  metadata={**without_dbt_ids(o.metadata),
+                            **({"dagster/row_count": int(counts[o.output_name])} if o.output_name in counts else {}),
+                            **figures.get(o.output_name, {})})
         for o in outputs
     ]
+
+
+def without_dbt_ids(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if k not in HIDDEN_EVENT_METADATA}
+
+
+def without_dbt_ids_in_check(check: dg.AssetCheckResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(asset_key=check.asset_key, check_name=check.check_name, passed=check.passed,
+                               severity=check.severity, metadata=without_dbt_ids(check.metadata),
+                               description=check.description)
 
 
 def with_failing_rows(check: dg.AssetCheckResult, manifest: Mapping[str, Any], warehouse: Warehouse,
@@ -70,7 +89,7 @@ def with_failing_rows(check: dg.AssetCheckResult, manifest: Mapping[str, Any], w
         description += "; offending keys: " + ", ".join(keys)
         if count is not None and int(count) > len(rows):
             description += ", ..."
-    metadata = dict(check.metadata)
+    metadata = without_dbt_ids(check.metadata)
     metadata["offending_keys"] = dg.MetadataValue.json(keys)
     if not rows.empty:
         metadata["failing_rows"] = dg.MetadataValue.md(markdown_table(rows))

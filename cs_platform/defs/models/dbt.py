@@ -11,6 +11,11 @@ run again once dbt has exited and the rows it finds are named in the check's
 result, e.g. the duplicated Salesforce Account Ids. Nothing is stored for tests
 that pass: dbt's `store_failures` would cost a view per test on every run.
 
+Each built model's materialization carries its row count, and the marts CS ops
+reads their figures (band counts, at-risk and upsell renewals, anomalies, a
+markdown preview of the red accounts and the next renewals: cs_platform/models/figures.py),
+read once dbt has exited.
+
 A raw table whose loader's blocking check failed in an earlier run (a column the
 models read is gone, a key in two export files) is not read either: the models
 downstream of its dbt source are excluded from the build (`--exclude
@@ -28,7 +33,7 @@ from pydantic import Field
 from cs_platform import settings
 from cs_platform.checks import failing
 from cs_platform.models.project import dbt_cli, dbt_project, require_manifest
-from cs_platform.models.results import translator, with_failing_rows, with_row_counts
+from cs_platform.models.results import translator, with_failing_rows, with_row_counts, without_dbt_ids_in_check
 from cs_platform.models.translator import SOURCE_PREFIX
 from cs_platform.resources.warehouse import Warehouse
 from cs_platform.sources.loading import CHECK_COLUMNS, CHECK_PRIMARY_KEY
@@ -90,9 +95,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
             failed_checks.append(event)  # reported below, once dbt has released the warehouse
             continue
         if isinstance(event, dg.Output):
-            outputs.append(event)  # row counts are added below, for the same reason
+            outputs.append(event)  # row counts and mart figures are added below, for the same reason
             continue
-        yield event
+        yield without_dbt_ids_in_check(event) if isinstance(event, dg.AssetCheckResult) else event
     yield from with_row_counts(outputs, invocation.manifest, warehouse, context.log)
 
     # This run's own manifest: its relation names (e.g. the DuckDB file's catalog)
