@@ -36,6 +36,8 @@ test: $(INSTALLED) $(DBT_CLI) $(MANIFEST) $(DBT_LINT_INSTALLED) $(EMULATOR_INSTA
 	# Its own dbt target dir, so the lint never touches the manifest the code location reads.
 	DBT_TARGET_PATH=$(CURDIR)/dbt/target/sqlfluff DUCKDB_PATH=$(CURDIR)/dbt/target/sqlfluff.duckdb \
 		$(DBT_VENV)/bin/sqlfluff lint dbt/models dbt/tests
+	# tests/reports open the pages in Debian's chromium: installed here where missing (a missing browser fails them).
+	command -v chromium || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
 install: $(INSTALLED) $(DBT_CLI)

@@ -55,6 +55,8 @@ RULES: tuple[FreshnessRule, ...] = (
                   key_prefix=("sync",)),
     FreshnessRule(timedelta(days=1), 1, 2, "plays_fallback_schedule, or after each segment update", HALF_HOUR,
                   key_prefix=("play",)),
+    FreshnessRule(timedelta(days=1), 1, 2, "after each daily mart update (reports_automation_sensor)", HALF_HOUR,
+                  key_prefix=("report",)),
     # dbt models (the activation models share their group with the syncs, matched above)
     FreshnessRule(timedelta(days=1), 1, 2, "dbt_build_daily", HALF_HOUR,
                   groups=("staging", "intermediate", "marts", "activation")),

@@ -72,6 +72,9 @@ PROD_SETTINGS: dict[str, bool] = {
     "PRODUCT_DB_URL": True,
     "KARTE_EXPORT_URI": False,
     "REPORT_BASE_URL": False,
+    # gs://bucket/prefix: where the report pages are uploaded (cs_platform/reports/writers.py);
+    # REPORT_BASE_URL is the address that serves that location behind the company's access control.
+    "REPORT_BUCKET": False,
 }
 # Optional in prod, with defaults: BIGQUERY_LOCATION (US), BIGQUERY_DATASET_PREFIX (""),
 # GCP_CREDENTIALS (base64 service-account JSON; default: application-default credentials).
@@ -109,9 +112,30 @@ def run_url(run_id: str) -> str:
     return f"{base.rstrip('/')}/runs/{run_id}"
 
 
+# The local report server (devkit/report_server.py) serves report_dir() here: its own
+# port, not the Dagster UI's 3000. dbt/macros/links.sql has the same default.
+LOCAL_REPORT_BASE_URL = "http://127.0.0.1:3100/reports"
+
+
 def report_base_url() -> str:
-    """Where per-account report pages are served; the link written to the CRM."""
-    return os.environ.get("REPORT_BASE_URL", "http://127.0.0.1:3000/reports")
+    """Where the report pages are served; <base>/<account_id>.html is the link written to
+    the CRM (CS_Report_URL__c, dbt/macros/links.sql), <base>/renewals.html the renewal board."""
+    return os.environ.get("REPORT_BASE_URL", LOCAL_REPORT_BASE_URL).rstrip("/")
+
+
+def report_dir() -> Path:
+    """Local only: where the report pages are written (served by devkit/report_server.py)."""
+    return data_dir() / "reports"
+
+
+def report_store(env: str | None = None):
+    """Where the report assets write their pages: data/reports/ locally, the GCS location
+    REPORT_BUCKET (gs://bucket/prefix, through dagster-gcp's GCSResource) in production."""
+    from cs_platform.reports.writers import GCSReportStore, LocalReportStore
+
+    if (env or current_env()) == "prod":
+        return GCSReportStore(location=os.environ["REPORT_BUCKET"], project=os.environ["GCP_PROJECT"])
+    return LocalReportStore(root=str(report_dir()))
 
 
 def salesforce_record_url(record_id: str) -> str:
@@ -171,7 +195,8 @@ def resources_for(env: str | None = None) -> dict[str, object]:
             url=os.environ.get("PRODUCT_DB_URL", f"sqlite:///{data_dir() / 'sample' / 'product.db'}"))
         karte = KarteExportsResource(
             location=os.environ.get("KARTE_EXPORT_URI", str(data_dir() / "inbox" / "karte")))
-    return {"warehouse": warehouse, "product_db": product_db, "karte_exports": karte, **_api_resources()}
+    return {"warehouse": warehouse, "product_db": product_db, "karte_exports": karte,
+            "report_store": report_store(env), **_api_resources()}
 
 
 def dbt_target(env: str | None = None) -> str:
