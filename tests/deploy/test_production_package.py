@@ -33,6 +33,9 @@ def test_the_wheel_holds_only_the_product_and_requires_only_its_libraries(tmp_pa
     # ...and every component instance of the defs folder (a folder without __init__.py).
     shipped = {str(p.relative_to(ROOT)) for p in (ROOT / "cs_platform").rglob("defs.yaml")}
     assert shipped and shipped <= set(names), shipped - set(names)
+    # ...and the report pages' templates and stylesheet (read as package resources).
+    templates = {str(p.relative_to(ROOT)) for p in (ROOT / "cs_platform" / "reports" / "templates").iterdir()}
+    assert templates and templates <= set(names), templates - set(names)
     required = [r for r in metadata.get_all("Requires-Dist") if "extra ==" not in r]
     names_required = {r.split("==")[0].split(" ")[0].lower() for r in required}
     assert not names_required & {"trustme", "orjson", "numpy", "tenacity", "dagster-duckdb", "pytest"}, required
