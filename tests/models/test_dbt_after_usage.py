@@ -51,3 +51,26 @@ def test_the_sensor_targets_the_code_locations_dbt_build_job():
     sensor = defs().resolve_sensor_def("dbt_after_usage_landed")
     assert sensor.job_name == "dbt_build"
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_a_backfill_of_the_history_does_not_start_dbt():
+    """A run over a range of days (a first load, a backfill) loads yesterday too; that
+    is not the day closing, and dbt is left to its schedule (or whoever backfills)."""
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+
+    @dg.asset(key=USAGE_KEY, partitions_def=dg.DailyPartitionsDefinition(start_date="2026-01-01"),
+              backfill_policy=dg.BackfillPolicy.single_run())
+    def usage_stand_in() -> None:
+        pass
+
+    with dg.instance_for_test() as instance:
+        _, cursor = _tick(instance, None)
+        assert dg.materialize([usage_stand_in], instance=instance, tags={
+            "dagster/asset_partition_range_start": (yesterday - timedelta(days=30)).isoformat(),
+            "dagster/asset_partition_range_end": yesterday.isoformat()}).success
+        result, cursor = _tick(instance, cursor)
+        assert isinstance(result, dg.SkipReason), result
+        # The next day's closing, loaded on its own, does start dbt.
+        assert dg.materialize([usage_stand_in], instance=instance, partition_key=yesterday.isoformat()).success
+        result, _ = _tick(instance, cursor)
+        assert isinstance(result, dg.RunRequest)

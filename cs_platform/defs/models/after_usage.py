@@ -7,10 +7,11 @@ on D reached its CSM five and a half hours later than it could. The sensor launc
 the same `dbt_build` job (an incremental daily run) when D's partition lands; the
 plays and syncs then follow from `account_segments` through their own sensors.
 
-Only the partition of the day that just closed counts (D landed on D + 1): the
-hourly refreshes of today's partial day, and backfills or late corrections of older
-days, are left to the daily schedule (which also picks up the late-data watermarks).
-Several landings between two ticks give one run.
+Only the partition of the day that just closed counts (D landed on D + 1), loaded
+on its own: the hourly refreshes of today's partial day, backfills (a run over a
+range of days, or part of a backfill, such as a first load of the history) and late
+corrections of older days are left to the daily schedule (which also picks up the
+late-data watermarks). Several landings between two ticks give one run.
 """
 
 from datetime import datetime, timedelta, timezone
@@ -38,13 +39,20 @@ def dbt_after_usage_landed(context: dg.SensorEvaluationContext):
         dg.AssetRecordsFilter(asset_key=USAGE_KEY, after_storage_id=after), limit=1000, ascending=True)
     if not result.records:
         return dg.SkipReason("no usage partition landed since the last tick")
-    closed = [r for r in result.records if r.partition_key == _day_before(r.timestamp)]
+    closed = [r for r in result.records
+              if r.partition_key == _day_before(r.timestamp) and not _backfill(context.instance, r.run_id)]
     context.update_cursor(str(result.records[-1].storage_id))
     if not closed:
         return dg.SkipReason(f"{len(result.records)} usage partition(s) landed, none of a day that just closed")
     days = sorted({r.partition_key for r in closed})
     return dg.RunRequest(run_key=f"usage-landed-{closed[-1].storage_id}",
                          tags={"cs_platform/usage_landed": ",".join(days)})
+
+
+def _backfill(instance: dg.DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id) if run_id else None
+    tags = run.tags if run else {}
+    return "dagster/backfill" in tags or "dagster/asset_partition_range_start" in tags
 
 
 def _day_before(timestamp: float) -> str:
