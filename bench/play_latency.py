@@ -9,22 +9,22 @@ automation-condition sensors), the sandbox serving a generated customer base
 
 1. Generates a customer base (`--accounts` x `--days`, ending yesterday) and holds
    back yesterday's rows of the product DB's `feature_usage_daily` (the day "D").
-2. First build, as `make demo` builds (devkit.demo.materialize_everything): every
-   source, dbt, the syncs and the plays' first run, which records the accounts
-   already in each segment as its baseline.
+2. Starts the code server, the daemon and a webserver, and runs the first build as
+   `make demo` does (devkit.demo.build_everything: the code location's jobs launched
+   through the webserver, the export files and the syncs, plays and reports by their
+   sensors); the plays' first run records the accounts already in each segment as
+   its baseline.
 3. Picks `--plant` accounts with a normal, busy usage history that are on the
    renewal list without a risk signal, and plants a sudden drop in their rows of D
    (every feature's users and events at 5%, the generator's drop level).
-4. Starts the code server and the daemon and waits until the sensors have ticked
-   and nothing runs.
+4. Waits until the automation sensors have ticked twice and nothing runs.
 5. Lands D: its rows are written to the product DB. What loads a product-DB usage
    partition is the schedule `product_db_usage_hourly` (:10 every hour; its 00:10
-   tick closes the day before) and what runs dbt is `dbt_build_daily` (05:30 UTC):
-   neither is a sensor, so the benchmark launches the runs those ticks request at
-   once (`dagster job launch`, through the daemon's run queue, as a tick submits
-   them): the usage job for each partition the schedule's own function returns for
-   the 00:10 tick after D, then, once they are done, the `dbt_build` job with the
-   schedule's (empty) config. From there on nothing is launched by hand:
+   tick closes the day before): the benchmark launches the runs that tick requests
+   at once (`dagster job launch`, through the daemon's run queue, as a tick submits
+   them), the usage job for each partition the schedule's own function returns for
+   the 00:10 tick after D. From there on nothing is launched by hand: the sensor
+   `dbt_after_usage_landed` starts `dbt_build` when D's partition has landed,
    `plays_automation_sensor` starts the plays after `account_segments` updated and
    its blocking checks passed (and `activation_automation_sensor` the syncs).
 6. Times, from the event log (run records, run events, sensor ticks) and the
@@ -35,8 +35,8 @@ automation-condition sensors), the sandbox serving a generated customer base
     .venv/bin/python bench/play_latency.py                     # 300 accounts x 84 days, 3 planted drops
     .venv/bin/python bench/play_latency.py --accounts 100 --keep
 
-The schedules' waits (up to 10 minutes for the usage load, ~5 h 20 min for dbt)
-are not slept through; they are printed beside the measured figures.
+The schedule's wait (up to 10 minutes for the usage load) is not slept through; it
+is printed beside the measured figures.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ USAGE_KEY = dg.AssetKey(["raw", "product_db", "feature_usage_daily"])
 SEGMENTS_KEY = dg.AssetKey(["account_segments"])
 ALERT_PLAY, TASK_PLAY = "usage_anomaly_alert", "renewal_risk_task"
 PLAYS_SENSOR, SYNCS_SENSOR = "plays_automation_sensor", "activation_automation_sensor"
+DBT_SENSOR = "dbt_after_usage_landed"
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 BENCH_TAG = {"cs_platform/bench": "play_latency"}
 
@@ -128,6 +129,13 @@ class Processes:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.ConnectionError:
+        return False
 
 
 def free_port() -> int:
@@ -483,13 +491,31 @@ def run(args, workdir: Path, data: Path, home: Path, procs: Processes) -> int:
     procs.started["sandbox"] = sandbox_proc
     demo.drop_exports(data)
 
-    # ---- first build, as `make demo` does it (in this process, before any daemon runs)
+    # ---- the code location, the daemon and the webserver, as in production (one code
+    # server, one daemon); the webserver is what the first build launches its runs through.
+    env = dict(os.environ)
+    port, web_port = free_port(), free_port()
+    workspace = workdir / "workspace.yaml"
+    workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
+        "host": "127.0.0.1", "port": port, "location_name": "cs_platform"}}]}))
+    started = time.monotonic()
+    procs.start("code_server", [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
+                                "-m", "cs_platform.definitions", "--location-name", "cs_platform"], env)
+    wait_for("the code server", lambda: subprocess.run(
+        [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)], env=env, capture_output=True
+    ).returncode == 0, args.timeout, procs, interval=1)
+    procs.start("daemon", [str(BIN / "dagster-daemon", ), "run", "-w", str(workspace)], env)
+    webserver = procs.start("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port),
+                                          "-w", str(workspace)], env)
+    wait_for("the webserver", lambda: _answers(f"http://127.0.0.1:{web_port}/server_info"), args.timeout, procs, 1)
+    print(f"code server, daemon and webserver up in {time.monotonic() - started:.0f} s")
+
+    # ---- first build, as `make demo` does it (the code location's jobs and sensors)
     from cs_platform.definitions import defs as load_definitions
 
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        with output_to(workdir / "first_build.log"):
-            built = demo.materialize_everything(load_definitions(), instance, today)
+        built = demo.build_everything(load_definitions(), demo.Runs(instance, web_port, webserver), today)
         first_build = time.monotonic() - started
         plays = {}
         for key in instance.get_asset_keys():
@@ -498,7 +524,7 @@ def run(args, workdir: Path, data: Path, home: Path, procs: Processes) -> int:
                 if event and event.asset_materialization:
                     plays[key.to_user_string()] = {k: v.value for k, v in event.asset_materialization.metadata.items()
                                                    if k in ("outcome", "in_segment", "baseline", "sent")}
-    print(f"first build: {len(built)} assets in {first_build:.0f} s (its log: first_build.log); plays' first run "
+    print(f"first build: {len(built)} assets in {first_build:.0f} s; plays' first run "
           "(baseline / in segment / sent): " + ", ".join(
               f"{k.split('/', 1)[1]} {v['baseline']}/{v['in_segment']}/{v['sent']}"
               for k, v in sorted(plays.items()) if "baseline" in v))
@@ -511,21 +537,8 @@ def run(args, workdir: Path, data: Path, home: Path, procs: Processes) -> int:
     print(f"planted a drop to {DROP_LEVEL:.0%} on {day} in {planted_rows} usage rows of "
           + ", ".join(f"{t['account_id']} ({t['account_name']}, expected {t['expected_dau']} users, renews "
                       f"{t['renewal_date']})" for t in targets))
-
-    # ---- the code location and the daemon, as in production (one code server, one daemon)
-    env = dict(os.environ)
-    port = free_port()
-    workspace = workdir / "workspace.yaml"
-    workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
-        "host": "127.0.0.1", "port": port, "location_name": "cs_platform"}}]}))
-    started = time.monotonic()
-    procs.start("code_server", [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
-                                "-m", "cs_platform.definitions", "--location-name", "cs_platform"], env)
-    wait_for("the code server", lambda: subprocess.run(
-        [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)], env=env, capture_output=True
-    ).returncode == 0, args.timeout, procs, interval=1)
-    procs.start("daemon", [str(BIN / "dagster-daemon", ), "run", "-w", str(workspace)], env)
     writes = SandboxWrites(os.environ["HUBSPOT_BASE_URL"])
+    started = time.monotonic()
 
     with dg.DagsterInstance.get() as instance:
         # Quiet: both automation sensors have evaluated since the daemon started, twice, and nothing runs.
@@ -534,7 +547,7 @@ def run(args, workdir: Path, data: Path, home: Path, procs: Processes) -> int:
             len(sensor_ticks(instance, s, after=daemon_up)) >= 2 for s in (PLAYS_SENSOR, SYNCS_SENSOR))
             and not unfinished_runs(instance), args.timeout, procs, interval=1)
         settled = [r for r in runs_created_after(instance, daemon_up)]
-        print(f"code server and daemon up and quiet in {time.monotonic() - started:.0f} s"
+        print(f"quiet after the first build in {time.monotonic() - started:.0f} s"
               + (f" ({len(settled)} runs the daemon started by itself: "
                  + ", ".join(run_times(instance, r).job for r in settled) + ")" if settled else
                  " (the daemon started no run by itself)"))
@@ -556,10 +569,14 @@ def run(args, workdir: Path, data: Path, home: Path, procs: Processes) -> int:
         if not any(day_key in r.materialized for r in raws):
             raise SystemExit(f"the usage runs did not materialize {day_key}: "
                              + ", ".join(f"{r.run_id} {r.status}" for r in raws))
-        [(dbt_id, dbt_submitted)] = launch(workspace, env, DBT_JOB, [{"cs_platform/bench_tick": "dbt_build_daily"}])
+        def sensor_dbt_run():
+            return next((r for r in runs_created_after(instance, landed)
+                         if instance.get_run_by_id(r).job_name == DBT_JOB), None)
+
+        wait_for(f"the dbt run {DBT_SENSOR} starts", sensor_dbt_run, args.timeout, procs)
+        dbt_id = sensor_dbt_run()
         wait_for("the dbt run", lambda: instance.get_run_by_id(dbt_id).status in FINISHED, args.timeout, procs)
         dbt = run_times(instance, dbt_id)
-        dbt.submitted = dbt_submitted
         if dbt.status != DagsterRunStatus.SUCCESS.value:
             raise SystemExit(f"the dbt run {dbt_id} ended {dbt.status}; see its events in {home}")
 
@@ -610,7 +627,6 @@ def report(args, day, targets, landed, raws, dbt, later, ticks, got) -> None:
     for r in raws:
         events.append((r.submitted, f"usage tick: run for {r.tags.get('dagster/partition')} submitted"))
         run_events(r, f"usage {r.tags.get('dagster/partition')}")
-    events.append((dbt.submitted, "dbt tick: dbt_build submitted"))
     run_events(dbt, "dbt")
     for sensor, sensor_tick_list in ticks.items():
         for tick in sensor_tick_list:
@@ -650,7 +666,7 @@ def report(args, day, targets, landed, raws, dbt, later, ticks, got) -> None:
          raw_done - first_created),
         ("-> the tick's usage runs ended (each also runs the raw table's dbt source test, as its check)",
          raw_end - raw_done),
-        ("-> dbt run created (the 05:30 tick, launched at once; dagster job launch)", dbt.created - raw_end),
+        (f"-> dbt run created ({DBT_SENSOR}'s tick)", dbt.created - day_run.ended),
         ("dbt run created -> started (run queue, run worker)", dbt.started - dbt.created),
         ("dbt run started -> account_segments materialized (dbt build)", segments - dbt.started),
         ("account_segments materialized -> dbt run ended", dbt.ended - segments),
@@ -704,10 +720,9 @@ def report(args, day, targets, landed, raws, dbt, later, ticks, got) -> None:
         if r.failure:
             print(f"      failed: {r.failure}")
 
-    print(f"\nNot slept through: the schedules. {day}'s usage closes at midnight UTC and product_db_usage_hourly's "
-          "00:10 tick loads it (10 min later); nothing then starts dbt until dbt_build_daily at 05:30 UTC "
-          "(~5 h 20 min later): the dbt assets have no automation condition and no sensor watches the raw tables. "
-          "A drop on day D therefore reaches Slack at about 05:30 UTC on D+1 plus the dbt and play hops above.")
+    print(f"\nNot slept through: the schedule. {day}'s usage closes at midnight UTC and product_db_usage_hourly's "
+          f"00:10 tick loads it (10 min later); from there {DBT_SENSOR} and the automation sensors carry it. "
+          "A drop on day D therefore reaches Slack at about 00:10 UTC on D+1 plus the hops above.")
 
 
 if __name__ == "__main__":
