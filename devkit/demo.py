@@ -350,8 +350,9 @@ def print_report_links(base_url: str) -> None:
     holds in the sandbox (the one a CSM clicks)."""
     sf = settings.resources_for()["salesforce"].process_config_and_initialize().client()
     warehouse = settings.resources_for()["warehouse"]
-    first = warehouse.query("select account_id from marts.account_360 order by usage_health_score nulls last, "
-                            "account_id limit 1")
+    # The reddest account the Salesforce sync writes (it skips churned accounts).
+    first = warehouse.query("select account_id from marts.activation_salesforce_accounts "
+                            "where report_url is not null order by usage_health_score nulls last, account_id limit 1")
     print(f"\nReports (served on their own port, not the Dagster UI's):\n  renewal board: {base_url}/renewals.html"
           f"\n  portfolio:     {base_url}/portfolio.html")
     if first.empty:
