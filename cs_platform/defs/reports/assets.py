@@ -33,7 +33,7 @@ def _url(path: str) -> dg.MetadataValue:
 def _common(models) -> dict:
     return {"deps": [dg.AssetKey([m]) for m in models], "group_name": GROUP, "owners": [settings.OWNER],
             "kinds": {"html", settings.warehouse_kind()}, "pool": settings.WAREHOUSE_POOL,
-            "automation_condition": _automation(), "tags": {"stage": "report"}}
+            "automation_condition": _automation()}
 
 
 @dg.asset(key=ACCOUNT_PAGES, **_common(ACCOUNT_PAGE_MODELS),
